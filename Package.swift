@@ -1,0 +1,87 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Depot",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "depot", targets: ["depot"]),
+        .executable(name: "depot-bench", targets: ["DepotBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // C libraries: only AMQP imports CAMQP, only Postgres imports CLibPQ.
+        .systemLibrary(name: "CAMQP", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        .target(
+            name: "AMQP",
+            dependencies: ["CAMQP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Operations",
+            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "DepotApp",
+            dependencies: [
+                "AMQP", "Postgres", "Operations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "depot",
+            dependencies: [
+                "DepotApp", "Operations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Benchmarks: the C reference loop on librabbitmq, and the side-by-side runner.
+        .executableTarget(name: "AMQPCReference", dependencies: ["CAMQP"], path: "bench/AMQPCReference"),
+        .executableTarget(
+            name: "DepotBench",
+            dependencies: [
+                "AMQP", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/DepotBench",
+            swiftSettings: swiftSettings
+        ),
+
+        // Unit tests need no server.
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "DepotAppTests", dependencies: ["DepotApp"], swiftSettings: swiftSettings),
+        // Integration tests need the real broker and database (scripts/dev test starts them).
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["AMQP", "Postgres", "Operations", "DepotApp"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

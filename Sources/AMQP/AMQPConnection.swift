@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A connection to RabbitMQ that survives broker restarts.
+///
+/// Every call may be made from any task: each is sent to the connection's own thread, the
+/// only thread that touches librabbitmq's state, and answered through a continuation. When
+/// the connection is lost the thread reconnects with backoff and jitter (trying each endpoint
+/// in turn), declares again everything declared through it, resumes every consumer, and sends
+/// again every publish not yet confirmed — so a publish may reach the broker twice, never
+/// zero times while its caller waits.
+public final class AMQPConnection: Sendable {
+    let inbox: CommandInbox
+    let stats: ConnectionStats
+    public let configuration: AMQPConfiguration
+
+    private init(configuration: AMQPConfiguration, inbox: CommandInbox, stats: ConnectionStats) {
+        self.configuration = configuration
+        self.inbox = inbox
+        self.stats = stats
+    }
+
+    /// Connects, trying every endpoint until `initialConnectDeadline` passes.
+    public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "depot.amqp")) async throws -> AMQPConnection {
+        let inbox = CommandInbox()
+        let stats = ConnectionStats()
+        try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                let session = Session(configuration: configuration, logger: logger, inbox: inbox, stats: stats)
+                session.run(firstConnection: ready)
+            }
+            thread.name = "amqp-connection"
+            thread.start()
+        }
+        return AMQPConnection(configuration: configuration, inbox: inbox, stats: stats)
+    }
+
+    /// True while a connection to the broker is open.
+    public var isConnected: Bool { stats.connected.load(ordering: .acquiring) }
+
+    /// How many times the connection has been re-established.
+    public var reconnections: Int { stats.reconnections.load(ordering: .relaxed) }
+
+    // MARK: - Publishing
+
+    /// Publishes a message and returns once the broker has confirmed it.
+    ///
+    /// Throws `.unroutable` for a mandatory publish that matched no queue, `.channelClosed`
+    /// (reply code 404) for a missing exchange, `.publishNacked` when the broker refuses it,
+    /// and `.timeout` when no confirm came within `timeout` (a publish not yet sent by then is
+    /// not sent at all). Without a timeout it waits across reconnections.
+    public func publish(
+        _ message: OutgoingMessage, exchange: String, routingKey: String, mandatory: Bool = false,
+        timeout: Duration? = nil
+    ) async throws {
+        let id = inbox.nextPublishID.add(1, ordering: .relaxed).oldValue
+        let publish = PendingPublish(id: id, exchange: exchange, routingKey: routingKey, mandatory: mandatory, message: message)
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            if !inbox.send(.publish(publish, PublishWaiter(continuation: continuation, deadline: deadline))) {
+                continuation.resume(throwing: AMQPError(.closed, context: "publish"))
+            }
+        }
+    }
+
+    // MARK: - Topology
+
+    /// Declares an exchange (and declares it again after every reconnection).
+    public func declareExchange(
+        _ name: String, type: ExchangeType = .direct, durable: Bool = true, autoDelete: Bool = false,
+        internal: Bool = false, arguments: FieldTable = [:]
+    ) async throws {
+        _ = try await perform { session throws(AMQPError) in
+            try session.declareAndRecord(
+                .exchange(name: name, type: type.name, durable: durable, autoDelete: autoDelete, internal: `internal`, arguments: arguments))
+        }
+    }
+
+    /// Declares a queue (and declares it again after every reconnection).
+    @discardableResult
+    public func declareQueue(
+        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false, arguments: FieldTable = [:]
+    ) async throws -> QueueInfo {
+        try await perform { session throws(AMQPError) in
+            try session.declareAndRecord(
+                .queue(name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments))!
+        }
+    }
+
+    /// Binds a queue to an exchange (and again after every reconnection).
+    public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
+        _ = try await perform { session throws(AMQPError) in
+            try session.declareAndRecord(.binding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+        }
+    }
+
+    /// Reads a queue's depth and consumer count without changing it (a passive declare);
+    /// throws `.channelClosed` with reply code 404 when it does not exist.
+    public func inspectQueue(_ name: String) async throws -> QueueInfo {
+        try await perform { session throws(AMQPError) in
+            try session.declareQueue(.queue(name: name, durable: false, exclusive: false, autoDelete: false, arguments: [:]), passive: true)
+        }
+    }
+
+    /// Whether an exchange exists (a passive declare).
+    public func exchangeExists(_ name: String) async throws -> Bool {
+        do {
+            try await perform { session throws(AMQPError) in
+                try session.declare(.exchange(name: name, type: "direct", durable: false, autoDelete: false, internal: false, arguments: [:]), passive: true)
+            }
+            return true
+        } catch let error as AMQPError where error.replyCode == 404 {
+            return false
+        }
+    }
+
+    /// Deletes a queue and returns how many messages it held.
+    @discardableResult
+    public func deleteQueue(_ name: String) async throws -> Int {
+        try await perform { session throws(AMQPError) in try session.deleteQueue(name) }
+    }
+
+    public func deleteExchange(_ name: String) async throws {
+        try await perform { session throws(AMQPError) in try session.deleteExchange(name) }
+    }
+
+    /// Removes every ready message from a queue and returns how many there were.
+    @discardableResult
+    public func purgeQueue(_ name: String) async throws -> Int {
+        try await perform { session throws(AMQPError) in try session.purgeQueue(name) }
+    }
+
+    // MARK: - Consuming
+
+    /// Starts consuming a queue with manual acknowledgement.
+    ///
+    /// - Parameter prefetch: the most unsettled deliveries the broker sends (basic.qos).
+    public func consume(
+        queue: String, prefetch: UInt16 = 100, tag: String? = nil, arguments: FieldTable = [:]
+    ) async throws -> AMQPConsumer {
+        let tag = tag ?? "depot-\(UUID().uuidString.lowercased())"
+        let (stream, deliveries) = AsyncThrowingStream<Delivery, any Error>.makeStream()
+        let inbox = self.inbox
+        deliveries.onTermination = { termination in
+            if case .cancelled = termination { _ = inbox.send(.cancelConsumer(tag: tag, done: nil)) }
+        }
+        try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
+            let registration = ConsumerRegistration(
+                queue: queue, tag: tag, prefetch: prefetch, arguments: arguments, deliveries: deliveries, ready: ready)
+            if !inbox.send(.consume(registration)) {
+                ready.resume(throwing: AMQPError(.closed, context: "consume"))
+            }
+        }
+        return AMQPConsumer(queue: queue, tag: tag, stream: stream, inbox: inbox)
+    }
+
+    // MARK: - Closing
+
+    /// Waits up to `closeGracePeriod` for outstanding confirms, closes the connection and ends
+    /// every consumer's sequence. Safe to call more than once.
+    public func close() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            if !inbox.send(.close(done)) { done.resume() }
+        }
+    }
+
+    /// Runs `body` on the connection thread.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (Session) throws(AMQPError) -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let sent = inbox.send(
+                .perform { session in
+                    do {
+                        continuation.resume(returning: try body(session))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                })
+            if !sent { continuation.resume(throwing: AMQPError(.closed, context: "the connection is closed")) }
+        }
+    }
+}

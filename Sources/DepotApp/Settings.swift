@@ -1,0 +1,130 @@
+import AMQP
+import Foundation
+import Logging
+import Postgres
+
+/// A setting that cannot be used; the process stops with exit status 2 and this one line.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var setting: String
+    public var problem: String
+    public init(setting: String, problem: String) {
+        self.setting = setting
+        self.problem = problem
+    }
+    public var description: String { "\(setting): \(problem)" }
+}
+
+/// Depot's configuration (CONTRACT §2), resolved once: flag, then `DEPOT_*` variable, then default.
+public struct Settings: Sendable {
+    public var amqpURL: String
+    public var databaseURL: String
+    public var databaseReadURL: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var jwtSecret: String?
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    public var prefetch: UInt16
+    public var confirmTimeout: Duration
+    public var adminPort: Int?
+    public var queueType: QueueType
+
+    public enum LogFormat: String, Sendable { case json, text }
+    public enum QueueType: String, Sendable { case classic, quorum }
+
+    /// Every variable Depot reads, with its default (nil: no default).
+    public static let defaults: [(variable: String, value: String?)] = [
+        ("DEPOT_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        ("DEPOT_DATABASE_URL", "postgres://depot@127.0.0.1:5432/depot"),
+        ("DEPOT_DATABASE_READ_URL", nil),
+        ("DEPOT_HTTP_HOST", "127.0.0.1"),
+        ("DEPOT_HTTP_PORT", "8080"),
+        ("DEPOT_JWT_SECRET", nil),
+        ("DEPOT_LOG_LEVEL", "info"),
+        ("DEPOT_LOG_FORMAT", "json"),
+        ("DEPOT_PREFETCH", "64"),
+        ("DEPOT_CONFIRM_TIMEOUT", "5s"),
+        ("DEPOT_ADMIN_PORT", nil),
+        ("DEPOT_QUEUE_TYPE", "classic"),
+    ]
+
+    /// Resolves every setting. `flags` maps a variable name to a command-line value.
+    public static func resolve(
+        flags: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> Settings {
+        func value(_ variable: String) -> String? {
+            if let flag = flags[variable] { return flag }
+            if let env = environment[variable], !env.isEmpty { return env }
+            return defaults.first { $0.variable == variable }?.value ?? nil
+        }
+        func required(_ variable: String) -> String { value(variable)! }
+
+        let amqpURL = required("DEPOT_AMQP_URL")
+        do { _ = try AMQPEndpoint.list(amqpURL) } catch {
+            throw ConfigurationError(setting: "DEPOT_AMQP_URL", problem: "not a usable amqp:// URL (\((error as? AMQPError)?.replyText ?? "invalid"))")
+        }
+        let databaseURL = required("DEPOT_DATABASE_URL")
+        try checkPostgresURL(databaseURL, setting: "DEPOT_DATABASE_URL")
+        let readURL = value("DEPOT_DATABASE_READ_URL") ?? databaseURL
+        try checkPostgresURL(readURL, setting: "DEPOT_DATABASE_READ_URL")
+
+        guard let port = Int(required("DEPOT_HTTP_PORT")), (0...65535).contains(port) else {
+            throw ConfigurationError(setting: "DEPOT_HTTP_PORT", problem: "must be a port number, not '\(required("DEPOT_HTTP_PORT"))'")
+        }
+        guard let level = Logger.Level(rawValue: required("DEPOT_LOG_LEVEL").lowercased()) else {
+            throw ConfigurationError(
+                setting: "DEPOT_LOG_LEVEL", problem: "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard let format = LogFormat(rawValue: required("DEPOT_LOG_FORMAT").lowercased()) else {
+            throw ConfigurationError(setting: "DEPOT_LOG_FORMAT", problem: "must be json or text")
+        }
+        guard let prefetch = UInt16(required("DEPOT_PREFETCH")), prefetch > 0 else {
+            throw ConfigurationError(setting: "DEPOT_PREFETCH", problem: "must be a whole number from 1 to 65535")
+        }
+        let confirmTimeout: Duration
+        do { confirmTimeout = try parseDuration(required("DEPOT_CONFIRM_TIMEOUT")) } catch {
+            throw ConfigurationError(setting: "DEPOT_CONFIRM_TIMEOUT", problem: error.problem)
+        }
+        var adminPort: Int?
+        if let text = value("DEPOT_ADMIN_PORT") {
+            guard let port = Int(text), (0...65535).contains(port) else {
+                throw ConfigurationError(setting: "DEPOT_ADMIN_PORT", problem: "must be a port number, not '\(text)'")
+            }
+            adminPort = port
+        }
+        guard let queueType = QueueType(rawValue: required("DEPOT_QUEUE_TYPE").lowercased()) else {
+            throw ConfigurationError(setting: "DEPOT_QUEUE_TYPE", problem: "must be classic or quorum")
+        }
+        return Settings(
+            amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
+            httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
+            confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType)
+    }
+
+    private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {
+        do { _ = try PostgresConfiguration(url: url) } catch {
+            throw ConfigurationError(setting: setting, problem: "not a usable postgres:// URL (\((error as? PostgresError)?.message ?? "invalid"))")
+        }
+    }
+}
+
+/// Reads `500ms`, `5s`, `30m`, `24h` (and combinations such as `1h30m`).
+public func parseDuration(_ text: String) throws(ConfigurationError) -> Duration {
+    let units: [(String, Duration)] = [("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600))]
+    var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+    var total = Duration.zero
+    guard !rest.isEmpty else { throw ConfigurationError(setting: "duration", problem: "empty duration") }
+    while !rest.isEmpty {
+        let digits = rest.prefix { $0.isNumber || $0 == "." }
+        guard !digits.isEmpty, let amount = Double(digits) else {
+            throw ConfigurationError(setting: "duration", problem: "'\(text)' is not a duration such as 500ms, 5s, 30m or 24h")
+        }
+        rest = rest.dropFirst(digits.count)
+        guard let (suffix, unit) = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else {
+            throw ConfigurationError(setting: "duration", problem: "'\(text)' needs a unit: ms, s, m or h")
+        }
+        rest = rest.dropFirst(suffix.count)
+        total += unit * amount
+    }
+    return total
+}

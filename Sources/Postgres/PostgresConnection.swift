@@ -1,0 +1,271 @@
+import CLibPQ
+import NIOPosix
+
+/// One libpq connection. Borrow it from `PostgresPool`; never keep it past the closure.
+///
+/// Confinement: the pool lends a connection to one task at a time, and every libpq call on it
+/// runs on the pool's `NIOThreadPool` and is awaited before the next, so `handle` is only ever
+/// touched by one thread at a time — never by an event loop or the cooperative pool.
+public final class PostgresConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    private var preparedStatements: [String: String] = [:]
+    private let threadPool: NIOThreadPool
+    var lastReleased = ContinuousClock.now
+    /// Set once the connection has failed at the transport level; the pool drops it.
+    public private(set) var isBroken = false
+
+    private init(handle: OpaquePointer, threadPool: NIOThreadPool) {
+        self.handle = handle
+        self.threadPool = threadPool
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    static func connect(_ configuration: PostgresConfiguration, threadPool: NIOThreadPool) async throws -> PostgresConnection {
+        try await threadPool.runIfActive {
+            let timeout = max(1, configuration.options.connectTimeout.components.seconds)
+            let keywords = ["dbname", "connect_timeout", "application_name", "options"]
+            let values = [configuration.url, "\(timeout)", configuration.options.applicationName, "-c TimeZone=UTC -c DateStyle=ISO"]
+            let handle = withCStringArray(keywords) { k in withCStringArray(values) { v in PQconnectdbParams(k, v, 1) } }
+            guard let handle else { throw PostgresError(.connectionFailed, message: "out of memory") }
+            guard PQstatus(handle) == CONNECTION_OK else {
+                let message = String(cString: PQerrorMessage(handle)).split(whereSeparator: \.isNewline)
+                    .map { $0.trimmingCharacters(in: " \t") }.joined(separator: " ")
+                PQfinish(handle)
+                throw PostgresError(.connectionFailed, message: message)
+            }
+            // Server notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
+            PQsetNoticeProcessor(handle, { _, _ in }, nil)
+            return PostgresConnection(handle: handle, threadPool: threadPool)
+        }
+    }
+
+    // MARK: - Statements
+
+    /// Runs one statement and returns its rows. Statements with parameters are prepared once
+    /// per connection and executed with `PQexecPrepared`.
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await threadPool.runIfActive { try self.run(query) }
+    }
+
+    /// Runs one statement and returns the number of rows it affected.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await self.query(query).affectedRows
+    }
+
+    /// Runs several `;`-separated statements without parameters (migrations).
+    public func executeScript(unescaped sql: String) async throws {
+        try await threadPool.runIfActive {
+            let handle = try self.requireHandle()
+            _ = try self.check(PQexec(handle, sql), query: String(sql.prefix(200)))
+        }
+    }
+
+    /// Runs every statement in one round trip (libpq pipeline mode) and returns each one's rows.
+    /// The first failing statement's error is thrown; later statements in the batch are skipped
+    /// by the server. Wrap in a transaction for all-or-nothing.
+    public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
+        try await threadPool.runIfActive { try self.runPipeline(queries) }
+    }
+
+    // MARK: - Health
+
+    /// Reads whatever the server sent while the connection sat idle; false when it has gone
+    /// (a server restart leaves a closed socket behind).
+    func isAlive() async -> Bool {
+        (try? await threadPool.runIfActive { () -> Bool in
+            guard let handle = self.handle else { return false }
+            return PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+        }) ?? false
+    }
+
+    func close() async {
+        _ = try? await threadPool.runIfActive {
+            if let handle = self.handle { PQfinish(handle) }
+            self.handle = nil
+        }
+    }
+
+    // MARK: - On the thread pool only
+
+    private func requireHandle() throws(PostgresError) -> OpaquePointer {
+        guard let handle, !isBroken else { throw PostgresError(.connectionClosed, message: "the connection is closed") }
+        return handle
+    }
+
+    private func run(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        let handle = try requireHandle()
+        if query.binds.isEmpty {
+            return try check(PQexecParams(handle, query.sql, 0, nil, nil, nil, nil, 0), query: query.sql)
+        }
+        let name = try prepare(query, on: handle)
+        let result = withParameters(query.binds) { count, values, lengths, formats in
+            PQexecPrepared(handle, name, count, values, lengths, formats, 0)
+        }
+        return try check(result, query: query.sql)
+    }
+
+    private func prepare(_ query: PostgresQuery, on handle: OpaquePointer) throws(PostgresError) -> String {
+        let types = query.binds.map { $0?.typeOID ?? 0 }
+        let key = query.sql + "\u{0}" + types.map(String.init).joined(separator: ",")
+        if let name = preparedStatements[key] { return name }
+        let name = "depot_\(preparedStatements.count + 1)"
+        let result = types.withUnsafeBufferPointer { PQprepare(handle, name, query.sql, Int32(types.count), $0.baseAddress) }
+        _ = try check(result, query: query.sql)
+        preparedStatements[key] = name
+        return name
+    }
+
+    private func runPipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> [PostgresRows] {
+        let handle = try requireHandle()
+        guard queries.count > 1 else { return try queries.map { q throws(PostgresError) in try run(q) } }
+        // Prepare outside the pipeline (PQprepare is synchronous), then send everything at once.
+        var names: [String?] = []
+        for query in queries { names.append(query.binds.isEmpty ? nil : try prepare(query, on: handle)) }
+        guard PQenterPipelineMode(handle) == 1 else { throw connectionError(handle, query: nil) }
+        defer { _ = PQexitPipelineMode(handle) }
+        for (query, name) in zip(queries, names) {
+            let sent: Int32
+            if let name {
+                sent = withParameters(query.binds) { count, values, lengths, formats in
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+                }
+            } else {
+                sent = PQsendQueryParams(handle, query.sql, 0, nil, nil, nil, nil, 0)
+            }
+            guard sent == 1 else { throw connectionError(handle, query: query.sql) }
+        }
+        guard PQpipelineSync(handle) == 1 else { throw connectionError(handle, query: nil) }
+
+        var rows: [PostgresRows] = []
+        var firstError: PostgresError?
+        for query in queries {
+            // Each statement yields its result(s), then a NULL.
+            var result = PQgetResult(handle)
+            guard result != nil else { throw connectionError(handle, query: query.sql) }
+            while let current = result {
+                if PQresultStatus(current) == PGRES_PIPELINE_ABORTED {
+                    PQclear(current)
+                } else {
+                    do { rows.append(try check(current, query: query.sql)) } catch { firstError = firstError ?? error }
+                }
+                result = PQgetResult(handle)
+            }
+        }
+        // Finally the sync point.
+        while let result = PQgetResult(handle) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        if let firstError { throw firstError }
+        return rows
+    }
+
+    private func connectionError(_ handle: OpaquePointer, query: String?) -> PostgresError {
+        if PQstatus(handle) != CONNECTION_OK { isBroken = true }
+        return PostgresError(
+            isBroken ? .connectionClosed : .server, message: String(cString: PQerrorMessage(handle)).trimmingCharacters(in: " \n"),
+            query: query)
+    }
+
+    /// The funnel: every libpq result becomes rows or a PostgresError here, and is cleared.
+    private func check(_ result: OpaquePointer?, query: String) throws(PostgresError) -> PostgresRows {
+        guard let handle else { throw PostgresError(.connectionClosed, message: "the connection is closed") }
+        guard let result else { throw connectionError(handle, query: query) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+            return copyRows(result)
+        default:
+            func field(_ code: Int) -> String? {
+                guard let value = PQresultErrorField(result, Int32(code)) else { return nil }
+                return String(cString: value)
+            }
+            let broken = PQstatus(handle) != CONNECTION_OK
+            if broken { isBroken = true }
+            let message = field(CLibPQ_DIAG_MESSAGE_PRIMARY)
+                ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: " \n")
+            return try { () throws(PostgresError) -> PostgresRows in
+                throw PostgresError(
+                    broken ? .connectionClosed : .server, code: field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:)),
+                    message: message, detail: field(CLibPQ_DIAG_MESSAGE_DETAIL), hint: field(CLibPQ_DIAG_MESSAGE_HINT),
+                    constraint: field(CLibPQ_DIAG_CONSTRAINT_NAME), table: field(CLibPQ_DIAG_TABLE_NAME),
+                    column: field(CLibPQ_DIAG_COLUMN_NAME), query: query)
+            }()
+        }
+    }
+
+    private func copyRows(_ result: OpaquePointer) -> PostgresRows {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var cells: [[String?]] = []
+        cells.reserveCapacity(rowCount)
+        for row in 0..<Int32(rowCount) {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<Int32(columnCount) {
+                values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
+            }
+            cells.append(values)
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return PostgresRows(columns: columns, cells: cells, affectedRows: affected)
+    }
+}
+
+/// Lays the parameters out for libpq: one buffer, NUL-terminated text values, binary ones as is.
+private func withParameters<R>(
+    _ binds: [PostgresBind?],
+    _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<Int32>, UnsafePointer<Int32>) -> R
+) -> R {
+    var storage: [UInt8] = []
+    storage.reserveCapacity(binds.reduce(0) { $0 + ($1?.bytes.count ?? 0) + 1 })
+    var offsets: [Int?] = []
+    var lengths: [Int32] = []
+    var formats: [Int32] = []
+    for bind in binds {
+        guard let bind else {
+            offsets.append(nil)
+            lengths.append(0)
+            formats.append(0)
+            continue
+        }
+        offsets.append(storage.count)
+        storage.append(contentsOf: bind.bytes)
+        storage.append(0)
+        lengths.append(Int32(bind.bytes.count))
+        formats.append(bind.isBinary ? 1 : 0)
+    }
+    return storage.withUnsafeBufferPointer { buffer in
+        let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+        let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
+        return values.withUnsafeBufferPointer { v in
+            lengths.withUnsafeBufferPointer { l in
+                formats.withUnsafeBufferPointer { f in body(Int32(binds.count), v.baseAddress!, l.baseAddress!, f.baseAddress!) }
+            }
+        }
+    }
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicates = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = duplicates.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// Checks a connection string with libpq's own parser.
+func validateConnectionString(_ url: String) throws {
+    var errorMessage: UnsafeMutablePointer<CChar>?
+    guard let options = PQconninfoParse(url, &errorMessage) else {
+        let message = errorMessage.map { String(cString: $0) } ?? "invalid connection string"
+        if let errorMessage { PQfreemem(errorMessage) }
+        throw PostgresError(.invalidConfiguration, message: message.trimmingCharacters(in: " \n"))
+    }
+    PQconninfoFree(options)
+}

@@ -1,0 +1,80 @@
+import AMQP
+import Foundation
+import Logging
+import Postgres
+import Testing
+
+/// The one way tests reach the real broker and database.
+///
+/// URLs come from `DEPOT_AMQP_URL` and `DEPOT_DATABASE_URL` (loopback defaults, as
+/// `scripts/dev test` starts them). A server that cannot be reached fails the test with the
+/// variable's name and what was tried: these tests never skip.
+enum TestEnvironment {
+    static let amqpURL = ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+    static let databaseURL = ProcessInfo.processInfo.environment["DEPOT_DATABASE_URL"] ?? "postgres://depot@127.0.0.1:5432/depot"
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    struct Unreachable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func amqp(heartbeat: Duration = .seconds(10)) async throws -> AMQPConnection {
+        var options = AMQPConfiguration.Options()
+        options.initialConnectDeadline = .seconds(5)
+        options.heartbeat = heartbeat
+        options.reconnectBackoff = Backoff(initial: .milliseconds(50), maximum: .seconds(1))
+        do {
+            return try await AMQPConnection.connect(AMQPConfiguration(url: amqpURL, options: options))
+        } catch {
+            throw Unreachable(
+                description: "DEPOT_AMQP_URL=\(amqpURL) is unreachable (\(String(reflecting: error))); start it with scripts/dev services")
+        }
+    }
+
+    static func postgres(maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5)) async throws -> PostgresPool {
+        var options = PostgresConfiguration.Options()
+        options.maxConnections = maxConnections
+        options.acquireTimeout = acquireTimeout
+        let pool = try PostgresPool(configuration: PostgresConfiguration(url: databaseURL, options: options))
+        do {
+            _ = try await pool.withConnection { try await $0.execute("SELECT 1") }
+        } catch {
+            throw Unreachable(
+                description: "DEPOT_DATABASE_URL=\(databaseURL) is unreachable (\(String(reflecting: error))); start it with scripts/dev services")
+        }
+        return pool
+    }
+
+    static func uniqueName(_ prefix: String) -> String {
+        "test.\(prefix).\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Runs `scripts/dev ARGS…` (for restarts and rabbitmqctl) and returns its standard output.
+    @discardableResult
+    static func dev(_ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = repositoryRoot.appendingPathComponent("scripts/dev")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Unreachable(description: "scripts/dev \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
