@@ -32,7 +32,7 @@ public final class PostgresConnection: @unchecked Sendable {
             guard let handle else { throw PostgresError(.connectionFailed, message: "out of memory") }
             guard PQstatus(handle) == CONNECTION_OK else {
                 let message = String(cString: PQerrorMessage(handle)).split(whereSeparator: \.isNewline)
-                    .map { $0.trimmingCharacters(in: " \t") }.joined(separator: " ")
+                    .map { String($0).trimmingCharacters(in: " \t") }.joined(separator: " ")
                 PQfinish(handle)
                 throw PostgresError(.connectionFailed, message: message)
             }
@@ -78,7 +78,9 @@ public final class PostgresConnection: @unchecked Sendable {
     func isAlive() async -> Bool {
         (try? await threadPool.runIfActive { () -> Bool in
             guard let handle = self.handle else { return false }
-            return PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+            // The first read may return the server's goodbye (57P01); only the next one sees EOF.
+            for _ in 0..<2 where PQconsumeInput(handle) == 0 { return false }
+            return PQstatus(handle) == CONNECTION_OK
         }) ?? false
     }
 

@@ -46,16 +46,23 @@ struct AMQPIntegrationTests {
         try await amqp.declareExchange(exchange, type: .direct, durable: false, autoDelete: true)
         try await amqp.declareQueue(queue)
         try await amqp.bindQueue(queue, exchange: exchange, routingKey: "routed")
-        async let routed: Void = amqp.publish(
-            OutgoingMessage("a", properties: .init(messageId: "1")), exchange: exchange, routingKey: "routed", mandatory: true)
-        async let unrouted: Void = amqp.publish(
-            OutgoingMessage("b", properties: .init(messageId: "2")), exchange: exchange, routingKey: "nowhere", mandatory: true)
-        try await routed
-        await #expect {
-            try await unrouted
-        } throws: { error in
-            (error as? AMQPError)?.code == .unroutable && (error as? AMQPError)?.replyCode == 312
+        func outcome(_ body: @Sendable () async throws -> Void) async -> (any Error)? {
+            do { try await body() } catch { return error }
+            return nil
         }
+        async let routed = outcome {
+            try await amqp.publish(
+                OutgoingMessage("a", properties: .init(messageId: "1")), exchange: exchange, routingKey: "routed", mandatory: true)
+        }
+        async let unrouted = outcome {
+            try await amqp.publish(
+                OutgoingMessage("b", properties: .init(messageId: "2")), exchange: exchange, routingKey: "nowhere", mandatory: true)
+        }
+        let (routedError, unroutedError) = await (routed, unrouted)
+        #expect(routedError == nil)
+        let error = try #require(unroutedError as? AMQPError)
+        #expect(error.code == .unroutable)
+        #expect(error.replyCode == 312)
         // Without mandatory the broker drops it silently and still confirms.
         try await amqp.publish(OutgoingMessage("c"), exchange: exchange, routingKey: "nowhere")
         try await amqp.deleteQueue(queue)

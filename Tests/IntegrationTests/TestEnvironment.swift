@@ -57,11 +57,15 @@ enum TestEnvironment {
         let process = Process()
         process.executableURL = repositoryRoot.appendingPathComponent("scripts/dev")
         process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
+        // A file, not a pipe: a server the script restarts may inherit the descriptor and keep a pipe open forever.
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("depot-dev-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputURL) }
+        process.standardOutput = try FileHandle(forWritingTo: outputURL)
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = (try? Data(contentsOf: outputURL)) ?? Data()
         guard process.terminationStatus == 0 else {
             throw Unreachable(description: "scripts/dev \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
         }
