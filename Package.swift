@@ -76,7 +76,7 @@ let package = Package(
         // Unit tests need no server.
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
-        .testTarget(name: "DepotAppTests", dependencies: ["DepotApp"], swiftSettings: swiftSettings),
+        .testTarget(name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(
             name: "IntegrationTests",
