@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "depot", targets: ["depot"]),
         .executable(name: "depot-bench", targets: ["DepotBench"]),
+        .executable(name: "amqp-c-reference", targets: ["AMQPCReference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,7 +63,9 @@ let package = Package(
         ),
 
         // Benchmarks: the C reference loop on librabbitmq, and the side-by-side runner.
-        .executableTarget(name: "AMQPCReference", dependencies: ["CAMQP"], path: "bench/AMQPCReference"),
+        .executableTarget(
+            name: "AMQPCReference", dependencies: ["CAMQP"], path: "bench/AMQPCReference",
+            linkerSettings: [.linkedLibrary("rabbitmq")]),
         .executableTarget(
             name: "DepotBench",
             dependencies: [

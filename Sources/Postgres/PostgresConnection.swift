@@ -1,30 +1,61 @@
 import CLibPQ
-import NIOPosix
+import Foundation
 
 /// One libpq connection. Borrow it from `PostgresPool`; never keep it past the closure.
 ///
 /// Confinement: the pool lends a connection to one task at a time, and every libpq call on it
-/// runs on the pool's `NIOThreadPool` and is awaited before the next, so `handle` is only ever
-/// touched by one thread at a time — never by an event loop or the cooperative pool.
+/// runs on the connection's own `ConnectionThread` and is awaited before the next, so `handle`
+/// is only ever touched by that thread — never by an event loop or the cooperative pool.
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var preparedStatements: [String: String] = [:]
-    private let threadPool: NIOThreadPool
+    let thread: ConnectionThread
     var lastReleased = ContinuousClock.now
+    /// Inside `withTransaction`, BEGIN waits to travel with the first statement (one round trip).
+    var beginPending = false
     /// Set once the connection has failed at the transport level; the pool drops it.
     public private(set) var isBroken = false
 
-    private init(handle: OpaquePointer, threadPool: NIOThreadPool) {
+    private init(handle: OpaquePointer, thread: ConnectionThread) {
         self.handle = handle
-        self.threadPool = threadPool
+        self.thread = thread
     }
 
     deinit {
         if let handle { PQfinish(handle) }
+        thread.stop()
     }
 
-    static func connect(_ configuration: PostgresConfiguration, threadPool: NIOThreadPool) async throws -> PostgresConnection {
-        try await threadPool.runIfActive {
+    static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
+        let thread = ConnectionThread(name: "postgres-connection")
+        do {
+            return try await run(on: thread) { () throws(PostgresError) -> PostgresConnection in
+                let handle = try openHandle(configuration)
+                return PostgresConnection(handle: handle, thread: thread)
+            }
+        } catch {
+            thread.stop()
+            throw error
+        }
+    }
+
+    /// Runs `body` on `thread`: directly when already there (inside a lease), else by a hop.
+    private static func run<T: Sendable>(
+        on thread: ConnectionThread, _ body: @escaping @Sendable () throws(PostgresError) -> T
+    ) async throws -> T {
+        if thread.isCurrent { return try body() }
+        return try await withCheckedThrowingContinuation { continuation in
+            thread.execute {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws -> T {
+        try await Self.run(on: thread, body)
+    }
+
+    private static func openHandle(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
             let timeout = max(1, configuration.options.connectTimeout.components.seconds)
             let keywords = ["dbname", "connect_timeout", "application_name", "options"]
             let values = [configuration.url, "\(timeout)", configuration.options.applicationName, "-c TimeZone=UTC -c DateStyle=ISO"]
@@ -38,8 +69,7 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             // Server notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
             PQsetNoticeProcessor(handle, { _, _ in }, nil)
-            return PostgresConnection(handle: handle, threadPool: threadPool)
-        }
+            return handle
     }
 
     // MARK: - Statements
@@ -47,7 +77,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs one statement and returns its rows. Statements with parameters are prepared once
     /// per connection and executed with `PQexecPrepared`.
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await threadPool.runIfActive { try self.run(query) }
+        try await onThread { () throws(PostgresError) in try self.run(query) }
     }
 
     /// Runs one statement and returns the number of rows it affected.
@@ -58,8 +88,12 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs several `;`-separated statements without parameters (migrations).
     public func executeScript(unescaped sql: String) async throws {
-        try await threadPool.runIfActive {
+        try await onThread { () throws(PostgresError) in
             let handle = try self.requireHandle()
+            if self.beginPending {
+                self.beginPending = false
+                _ = try self.check(PQexec(handle, "BEGIN"), query: "BEGIN")
+            }
             _ = try self.check(PQexec(handle, sql), query: String(sql.prefix(200)))
         }
     }
@@ -68,7 +102,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// The first failing statement's error is thrown; later statements in the batch are skipped
     /// by the server. Wrap in a transaction for all-or-nothing.
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
-        try await threadPool.runIfActive { try self.runPipeline(queries) }
+        try await onThread { () throws(PostgresError) in try self.runPipeline(queries) }
     }
 
     // MARK: - Health
@@ -76,7 +110,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Reads whatever the server sent while the connection sat idle; false when it has gone
     /// (a server restart leaves a closed socket behind).
     func isAlive() async -> Bool {
-        (try? await threadPool.runIfActive { () -> Bool in
+        (try? await onThread { () -> Bool in
             guard let handle = self.handle else { return false }
             // The first read may return the server's goodbye (57P01); only the next one sees EOF.
             for _ in 0..<2 where PQconsumeInput(handle) == 0 { return false }
@@ -85,10 +119,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     func close() async {
-        _ = try? await threadPool.runIfActive {
+        _ = try? await onThread {
             if let handle = self.handle { PQfinish(handle) }
             self.handle = nil
         }
+        thread.stop()
     }
 
     // MARK: - On the thread pool only
@@ -100,20 +135,26 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func run(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
         let handle = try requireHandle()
-        if query.binds.isEmpty {
+        if beginPending {
+            beginPending = false
+            return try runPipeline(["BEGIN", query])[1]
+        }
+        guard let name = try prepare(query, on: handle) else {
             return try check(PQexecParams(handle, query.sql, 0, nil, nil, nil, nil, 0), query: query.sql)
         }
-        let name = try prepare(query, on: handle)
         let result = withParameters(query.binds) { count, values, lengths, formats in
             PQexecPrepared(handle, name, count, values, lengths, formats, 0)
         }
         return try check(result, query: query.sql)
     }
 
-    private func prepare(_ query: PostgresQuery, on handle: OpaquePointer) throws(PostgresError) -> String {
+    /// Statements are prepared once per connection and then executed by name, up to a bound
+    /// that keeps one-off statements from growing the cache for ever (those run unnamed).
+    private func prepare(_ query: PostgresQuery, on handle: OpaquePointer) throws(PostgresError) -> String? {
         let types = query.binds.map { $0?.typeOID ?? 0 }
-        let key = query.sql + "\u{0}" + types.map(String.init).joined(separator: ",")
+        let key = types.isEmpty ? query.sql : query.sql + "\u{0}" + types.map(String.init).joined(separator: ",")
         if let name = preparedStatements[key] { return name }
+        guard preparedStatements.count < 512 else { return nil }
         let name = "depot_\(preparedStatements.count + 1)"
         let result = types.withUnsafeBufferPointer { PQprepare(handle, name, query.sql, Int32(types.count), $0.baseAddress) }
         _ = try check(result, query: query.sql)
@@ -123,10 +164,14 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func runPipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> [PostgresRows] {
         let handle = try requireHandle()
+        if beginPending {
+            beginPending = false
+            return Array(try runPipeline(["BEGIN"] + queries).dropFirst())
+        }
         guard queries.count > 1 else { return try queries.map { q throws(PostgresError) in try run(q) } }
         // Prepare outside the pipeline (PQprepare is synchronous), then send everything at once.
         var names: [String?] = []
-        for query in queries { names.append(query.binds.isEmpty ? nil : try prepare(query, on: handle)) }
+        for query in queries { names.append(try prepare(query, on: handle)) }
         guard PQenterPipelineMode(handle) == 1 else { throw connectionError(handle, query: nil) }
         defer { _ = PQexitPipelineMode(handle) }
         for (query, name) in zip(queries, names) {

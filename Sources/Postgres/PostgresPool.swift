@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A bounded pool of PostgreSQL connections with its own threads for libpq's blocking calls.
+/// A bounded pool of PostgreSQL connections, each with its own thread for libpq's blocking calls.
 ///
 /// At most `maxConnections` are open; a caller that finds none free waits up to
 /// `acquireTimeout`, then gets `PostgresError.poolTimeout`. A connection that broke (the server
@@ -11,7 +11,6 @@ import Synchronization
 /// caller gets a fresh connection.
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
-    private let threadPool: NIOThreadPool
     private let state = Mutex(State())
     private let logger: Logger
 
@@ -37,17 +36,17 @@ public final class PostgresPool: Sendable {
     public init(configuration: PostgresConfiguration, logger: Logger = Logger(label: "depot.postgres")) {
         self.configuration = configuration
         self.logger = logger
-        // One thread per connection: a blocked libpq call never waits for a thread.
-        self.threadPool = NIOThreadPool(numberOfThreads: configuration.options.maxConnections)
-        threadPool.start()
     }
 
     /// Lends a connection to `body` and takes it back afterwards, whatever happens.
+    ///
+    /// Nonisolated code in `body` runs on the connection's own thread (a task executor
+    /// preference), so its statements need no thread hop each.
     @discardableResult
     public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
         do {
-            let result = try await body(connection)
+            let result = try await withTaskExecutorPreference(connection.thread) { try await body(connection) }
             release(connection)
             return result
         } catch {
@@ -57,16 +56,27 @@ public final class PostgresPool: Sendable {
     }
 
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+    ///
+    /// BEGIN is not sent on its own: it goes with the body's first statement in one pipelined
+    /// round trip, so a one-statement transaction costs two round trips, not three.
     @discardableResult
     public func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in
-            try await connection.execute("BEGIN")
+            connection.beginPending = true
             do {
                 let result = try await body(connection)
-                try await connection.execute("COMMIT")
+                if connection.beginPending {
+                    connection.beginPending = false  // no statement ran: nothing to commit
+                } else {
+                    try await connection.execute("COMMIT")
+                }
                 return result
             } catch {
-                if !connection.isBroken { _ = try? await connection.execute("ROLLBACK") }
+                if connection.beginPending {
+                    connection.beginPending = false
+                } else if !connection.isBroken {
+                    _ = try? await connection.execute("ROLLBACK")
+                }
                 throw error
             }
         }
@@ -85,7 +95,6 @@ public final class PostgresPool: Sendable {
         }
         for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed, message: "the pool is shut down")) }
         for connection in idle { await connection.close() }
-        try? await threadPool.shutdownGracefully()
     }
 
     /// Connections open now, and how many callers wait (for status and metrics).
@@ -145,7 +154,7 @@ public final class PostgresPool: Sendable {
     /// Opens a connection in a slot already counted in `open`.
     private func openConnection() async throws -> PostgresConnection {
         do {
-            return try await PostgresConnection.connect(configuration, threadPool: threadPool)
+            return try await PostgresConnection.connect(configuration)
         } catch {
             giveUpSlot()
             throw error
