@@ -188,6 +188,44 @@ struct AMQPIntegrationTests {
         await amqp.close()
     }
 
+    @Test("a list of URLs is tried in turn: a dead first node does not stop the connection")
+    func endpointList() async throws {
+        var options = AMQPConfiguration.Options()
+        options.initialConnectDeadline = .seconds(5)
+        let amqp = try await AMQPConnection.connect(
+            AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/%2F," + TestEnvironment.amqpURL, options: options))
+        #expect(amqp.isConnected)
+        #expect(try await amqp.exchangeExists("amq.topic"))
+        await amqp.close()
+        await #expect(throws: AMQPError.self) {
+            try await amqp.publish(OutgoingMessage("after close"), exchange: "", routingKey: "nowhere")
+        }
+    }
+
+    @Test("an unreachable broker fails the first connect after the deadline, naming the endpoint")
+    func unreachable() async throws {
+        var options = AMQPConfiguration.Options()
+        options.initialConnectDeadline = .milliseconds(500)
+        let started = ContinuousClock.now
+        do {
+            _ = try await AMQPConnection.connect(AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/%2F", options: options))
+            Issue.record("connected to a closed port")
+        } catch let error as AMQPError {
+            #expect(error.code == .connectionFailed)
+            #expect(error.context?.contains("127.0.0.1:1") == true)
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test("wrong credentials fail with the broker's refusal")
+    func wrongCredentials() async throws {
+        var options = AMQPConfiguration.Options()
+        options.initialConnectDeadline = .milliseconds(300)
+        await #expect(throws: AMQPError.self) {
+            _ = try await AMQPConnection.connect(AMQPConfiguration(url: "amqp://guest:wrong@127.0.0.1:5672/%2F", options: options))
+        }
+    }
+
     @Test("a passive declare of a missing queue is a 404, and the connection carries on")
     func inspectMissing() async throws {
         let amqp = try await TestEnvironment.amqp()

@@ -71,11 +71,49 @@ struct DisruptionTests {
         }
     }
 
-    @Test("after the broker application stops and starts, nothing is lost")
+    @Test("after the broker application stops and starts, nothing is lost and transient topology is declared again")
     func brokerRestart() async throws {
+        // Transient exchange, queue and binding vanish with the broker; the connection must declare them again.
+        let amqp = try await TestEnvironment.amqp(heartbeat: .seconds(2))
+        let exchange = TestEnvironment.uniqueName("transient-x")
+        let queue = TestEnvironment.uniqueName("transient-q")
+        try await amqp.declareExchange(exchange, type: .topic, durable: false)
+        try await amqp.declareQueue(queue, durable: false)
+        try await amqp.bindQueue(queue, exchange: exchange, routingKey: "order.*")
+
         try await publishAndConsumeThrough(count: 2_000) {
             try TestEnvironment.dev("restart-rabbitmq")
         }
+
+        #expect(try await eventually(timeout: .seconds(20)) { amqp.isConnected && amqp.reconnections >= 1 })
+        #expect(try await amqp.exchangeExists(exchange))
+        try await amqp.publish(
+            OutgoingMessage("{}", properties: .init(messageId: "after-restart")), exchange: exchange, routingKey: "order.placed",
+            mandatory: true)
+        #expect(try await amqp.inspectQueue(queue).messageCount == 1)
+        try await amqp.deleteQueue(queue)
+        try await amqp.deleteExchange(exchange)
+        await amqp.close()
+    }
+
+    @Test("a publish the broker cannot confirm in time throws .timeout, and publishing resumes after")
+    func confirmTimeout() async throws {
+        let amqp = try await TestEnvironment.amqp()
+        let queue = TestEnvironment.uniqueName("blocked")
+        try await amqp.declareQueue(queue)
+        // A memory alarm makes the broker block publishers: no confirm can come.
+        try TestEnvironment.dev("rabbitmqctl", "set_vm_memory_high_watermark", "0")
+        do {
+            let started = ContinuousClock.now
+            await #expect {
+                try await amqp.publish(OutgoingMessage("held"), exchange: "", routingKey: queue, timeout: .milliseconds(500))
+            } throws: { ($0 as? AMQPError)?.code == .timeout }
+            #expect(ContinuousClock.now - started < .seconds(3))
+        }
+        try TestEnvironment.dev("rabbitmqctl", "set_vm_memory_high_watermark", "0.4")
+        try await amqp.publish(OutgoingMessage("after"), exchange: "", routingKey: queue, timeout: .seconds(10))
+        try await amqp.deleteQueue(queue)
+        await amqp.close()
     }
 
     @Test("a query after the database restarts succeeds on a fresh connection")
