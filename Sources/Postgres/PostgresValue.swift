@@ -47,6 +47,11 @@ func decodingError(_ text: String, as type: String) -> PostgresError {
     PostgresError(.decoding, message: "cannot read '\(text.prefix(64))' as \(type)")
 }
 
+func parseInteger<T: FixedWidthInteger>(_ text: String) throws -> T {
+    guard let value = T(text) else { throw decodingError(text, as: "\(T.self)") }
+    return value
+}
+
 extension String: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(text: self) }
     public init(postgresText text: String) { self = text }
@@ -54,34 +59,22 @@ extension String: PostgresEncodable, PostgresDecodable {
 
 extension Int: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: PostgresOID.int8) }
-    public init(postgresText text: String) throws {
-        guard let value = Int(text) else { throw decodingError(text, as: "Int") }
-        self = value
-    }
+    public init(postgresText text: String) throws { self = try parseInteger(text) }
 }
 
 extension Int64: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: PostgresOID.int8) }
-    public init(postgresText text: String) throws {
-        guard let value = Int64(text) else { throw decodingError(text, as: "Int64") }
-        self = value
-    }
+    public init(postgresText text: String) throws { self = try parseInteger(text) }
 }
 
 extension Int32: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: PostgresOID.int4) }
-    public init(postgresText text: String) throws {
-        guard let value = Int32(text) else { throw decodingError(text, as: "Int32") }
-        self = value
-    }
+    public init(postgresText text: String) throws { self = try parseInteger(text) }
 }
 
 extension Int16: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: PostgresOID.int2) }
-    public init(postgresText text: String) throws {
-        guard let value = Int16(text) else { throw decodingError(text, as: "Int16") }
-        self = value
-    }
+    public init(postgresText text: String) throws { self = try parseInteger(text) }
 }
 
 extension Double: PostgresEncodable, PostgresDecodable {
