@@ -25,7 +25,7 @@ public struct DepotLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let timestamp = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date())
         let line: String
         switch format {
         case .json:
