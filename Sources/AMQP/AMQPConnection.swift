@@ -10,6 +10,9 @@ import Synchronization
 /// in turn), declares again everything declared through it, resumes every consumer, and sends
 /// again every publish not yet confirmed — so a publish may reach the broker twice, never
 /// zero times while its caller waits.
+///
+/// Keep the connection referenced while its consumers run: when the last reference goes, the
+/// connection closes as if `close()` had been called.
 public final class AMQPConnection: Sendable {
     let inbox: CommandInbox
     let stats: ConnectionStats
@@ -34,6 +37,11 @@ public final class AMQPConnection: Sendable {
             thread.start()
         }
         return AMQPConnection(configuration: configuration, inbox: inbox, stats: stats)
+    }
+
+    deinit {
+        // Without an explicit close the thread would run on: ask it to end.
+        _ = inbox.send(.close(nil))
     }
 
     /// True while a connection to the broker is open.

@@ -14,7 +14,7 @@ enum Command: Sendable {
     case perform(@Sendable (Session) -> Void)
     case consume(ConsumerRegistration)
     case cancelConsumer(tag: String, done: CheckedContinuation<Void, Never>?)
-    case close(CheckedContinuation<Void, Never>)
+    case close(CheckedContinuation<Void, Never>?)
 }
 
 struct PendingPublish: Sendable {

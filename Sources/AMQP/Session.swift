@@ -268,7 +268,7 @@ final class Session {
                 registration.ready.resume(throwing: closed)
                 registration.deliveries.finish()
             case .cancelConsumer(_, let done): done?.resume()
-            case .close(let done): done.resume()
+            case .close(let done): done?.resume()
             case .settle: break
             }
         }

@@ -22,7 +22,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     deinit {
-        if let handle { PQfinish(handle) }
+        // PQfinish writes to the socket: do it on the connection's thread, not wherever the last reference died.
+        if let handle {
+            let finish = UnsafeSendableHandle(handle)
+            thread.execute { PQfinish(finish.handle) }
+        }
         thread.stop()
     }
 
@@ -315,4 +319,10 @@ func validateConnectionString(_ url: String) throws {
         throw PostgresError(.invalidConfiguration, message: message.trimmingCharacters(in: " \n"))
     }
     PQconninfoFree(options)
+}
+
+/// Carries a `PGconn *` to its connection thread for the final `PQfinish`; nothing else holds it by then.
+private struct UnsafeSendableHandle: @unchecked Sendable {
+    let handle: OpaquePointer
+    init(_ handle: OpaquePointer) { self.handle = handle }
 }

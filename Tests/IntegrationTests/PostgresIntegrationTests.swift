@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+@testable import Postgres
 import Testing
 
 @Suite("PostgreSQL against the real database")
@@ -160,6 +160,19 @@ struct PostgresIntegrationTests {
         #expect(try count[0].decode(0, as: Int.self) == 200)
         #expect(pool.usage.open <= 4)
         try await Self.drop(pool, table)
+        await pool.shutdown()
+    }
+
+    @Test("inside a lease, statements run on the connection's own thread, not the cooperative pool")
+    func confinement() async throws {
+        let pool = try await TestEnvironment.postgres(maxConnections: 1)
+        let (onThreadBefore, onThreadAfter, thread) = try await pool.withConnection { connection in
+            let before = connection.thread.isCurrent
+            _ = try await connection.query("SELECT 1")
+            return (before, connection.thread.isCurrent, connection.thread)
+        }
+        #expect(onThreadBefore && onThreadAfter)
+        #expect(!thread.isCurrent)
         await pool.shutdown()
     }
 
