@@ -9,7 +9,8 @@ import Synchronization
 /// the connection is lost the thread reconnects with backoff and jitter (trying each endpoint
 /// in turn), declares again everything declared through it, resumes every consumer, and sends
 /// again every publish not yet confirmed — so a publish may reach the broker twice, never
-/// zero times while its caller waits.
+/// zero times while its caller waits. Declares and other RPCs asked for while reconnecting wait
+/// for the connection, up to `rpcTimeout`.
 ///
 /// Keep the connection referenced while its consumers run: when the last reference goes, the
 /// connection closes as if `close()` had been called.

@@ -61,6 +61,8 @@ final class Session {
     private var everConnected = false
     private var endpointIndex = 0
     private var nextDeadlineCheck = ContinuousClock.now
+    /// RPCs asked for while disconnected wait here (until `rpcTimeout`) for the next connection.
+    private var deferredRPCs: [(body: @Sendable (Session) -> Void, deadline: ContinuousClock.Instant)] = []
     /// A connection-level failure seen inside a command, raised after the command returns.
     var pendingConnectionError: AMQPError?
 
@@ -120,6 +122,10 @@ final class Session {
             case .settle(let settlement):
                 try settle(settlement)
             case .perform(let body):
+                guard conn != nil else {
+                    deferredRPCs.append((body, ContinuousClock.now + configuration.options.rpcTimeout))
+                    continue
+                }
                 body(self)
                 if let error = pendingConnectionError {
                     pendingConnectionError = nil
@@ -215,6 +221,15 @@ final class Session {
 
         for item in topology { try declare(item) }
         for channel in consumers.keys.sorted() { try startConsumer(on: channel) }
+        let waiting = deferredRPCs
+        deferredRPCs.removeAll()
+        for rpc in waiting {
+            rpc.body(self)
+            if let error = pendingConnectionError {
+                pendingConnectionError = nil
+                throw error
+            }
+        }
 
         if everConnected {
             stats.reconnections.add(1, ordering: .relaxed)
@@ -272,6 +287,8 @@ final class Session {
             case .settle: break
             }
         }
+        for rpc in deferredRPCs { rpc.body(self) }  // conn is nil: each fails with .closed
+        deferredRPCs.removeAll()
         for waiter in waiters.values { waiter.continuation.resume(throwing: closed) }
         waiters.removeAll()
         for consumer in consumers.values { consumer.deliveries.finish() }
@@ -332,6 +349,12 @@ final class Session {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
+        if conn == nil, deferredRPCs.contains(where: { $0.deadline <= now }) {
+            // Still disconnected after rpcTimeout: these fail ("not connected").
+            let expired = deferredRPCs.filter { $0.deadline <= now }
+            deferredRPCs.removeAll { $0.deadline <= now }
+            for rpc in expired { rpc.body(self) }
+        }
         guard now >= nextDeadlineCheck, !waiters.isEmpty else { return }
         nextDeadlineCheck = now + .milliseconds(20)
         for (id, waiter) in waiters {

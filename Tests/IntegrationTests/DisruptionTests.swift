@@ -1,13 +1,15 @@
 import AMQP
 import Foundation
 import Postgres
+import Synchronization
 import Testing
 
 /// Tests that restart or cut the servers. `scripts/dev test` runs them alone, one at a time.
 @Suite("Disruption: broker and database restarts", .serialized)
 struct DisruptionTests {
-    /// Publishes `count` messages with ids while `disrupt` runs, consuming on another connection;
-    /// every id must arrive (duplicates are allowed: delivery is at least once).
+    /// Publishes numbered messages from ten lanes until `disrupt` has run, both connections have
+    /// reconnected, and at least `count` were sent; a consumer on the other connection must then
+    /// see every id that was published (duplicates are allowed: delivery is at least once).
     func publishAndConsumeThrough(count: Int, disrupt: @escaping @Sendable () async throws -> Void) async throws {
         let publisher = try await TestEnvironment.amqp(heartbeat: .seconds(2))
         let consumerConnection = try await TestEnvironment.amqp(heartbeat: .seconds(2))
@@ -15,12 +17,17 @@ struct DisruptionTests {
         try await publisher.declareQueue(queue, durable: true)
         let consumer = try await consumerConnection.consume(queue: queue, prefetch: 50)
 
-        // Ten publishers, each in order with a short pause, so that the disruption lands mid-stream.
+        let progress = ProgressBox()
+
         let publishing = Task {
-            try await withThrowingTaskGroup(of: Void.self) { publishers in
-                for lane in 0..<10 {
-                    publishers.addTask {
-                        for i in stride(from: lane, to: count, by: 10) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        while let i = progress.state.withLock({ p -> Int? in
+                            guard !(p.stop && p.next >= count) else { return nil }
+                            defer { p.next += 1 }
+                            return p.next
+                        }) {
                             try await publisher.publish(
                                 OutgoingMessage("\(i)", properties: .persistentJSON(messageId: "\(i)")), exchange: "",
                                 routingKey: queue)
@@ -28,34 +35,49 @@ struct DisruptionTests {
                         }
                     }
                 }
-                publishers.addTask {
+                group.addTask {
                     try await Task.sleep(for: .milliseconds(150))
                     try await disrupt()
+                    let recovered = try await eventually(timeout: .seconds(60)) {
+                        publisher.reconnections >= 1 && consumerConnection.reconnections >= 1 && publisher.isConnected
+                    }
+                    #expect(recovered, "both connections should have reconnected")
+                    try await Task.sleep(for: .milliseconds(200))  // publish some more on the new connection
+                    progress.state.withLock { $0.stop = true }
                 }
-                try await publishers.waitForAll()
+                try await group.waitForAll()
             }
+            let total = progress.state.withLock { p in
+                p.total = p.next
+                return p.next
+            }
+            // A last message after every other is confirmed, so the consumer wakes to check the total.
+            try await publisher.publish(
+                OutgoingMessage("end", properties: .persistentJSON(messageId: "end")), exchange: "", routingKey: queue)
+            return total
         }
+
         let received = try await withThrowingTaskGroup(of: Set<String>.self) { group in
             group.addTask {
                 var seen = Set<String>()
                 for try await delivery in consumer {
-                    if let id = delivery.properties.messageId { seen.insert(id) }
+                    if let id = delivery.properties.messageId, id != "end" { seen.insert(id) }
                     delivery.ack()
-                    if seen.count == count { break }
+                    if let total = progress.state.withLock({ $0.total }), seen.count >= total { break }
                 }
                 return seen
             }
             group.addTask {
-                try await Task.sleep(for: .seconds(90))
+                try await Task.sleep(for: .seconds(120))
                 throw CancellationError()  // a lost message fails the test instead of hanging CI
             }
             let seen = try await group.next()!
             group.cancelAll()
             return seen
         }
-        try await publishing.value
-        #expect(received == Set((0..<count).map(String.init)))
-        #expect(publisher.reconnections + consumerConnection.reconnections >= 1)
+        let total = try await publishing.value
+        #expect(total >= count)
+        #expect(received == Set((0..<total).map(String.init)))
         try await publisher.deleteQueue(queue)
         await publisher.close()
         await consumerConnection.close()
@@ -127,4 +149,14 @@ struct DisruptionTests {
         #expect(try after[0].decode(0, as: Int.self) != pidBefore)
         await pool.shutdown()
     }
+}
+
+private struct Progress {
+    var next = 0
+    var stop = false
+    var total: Int?
+}
+
+private final class ProgressBox: Sendable {
+    let state = Mutex(Progress())
 }
