@@ -138,6 +138,19 @@ struct DisruptionTests {
         await amqp.close()
     }
 
+    @Test("a listener reconnects after the database restarts, says it may have missed some, and hears again")
+    func listenerAfterRestart() async throws {
+        let pool = try await TestEnvironment.postgres()
+        let channel = "test_" + UUID().uuidString.prefix(8).lowercased()
+        var iterator = PostgresNotifications(configuration: pool.configuration, channels: [channel]).makeAsyncIterator()
+        #expect(await iterator.next()?.mayHaveMissedNotifications == true)
+        try TestEnvironment.dev("restart-postgres")
+        #expect(await iterator.next()?.mayHaveMissedNotifications == true)
+        try await pool.withConnection { try await $0.execute("SELECT pg_notify(\(channel), 'back')") }
+        #expect(await iterator.next()?.payload == "back")
+        await pool.shutdown()
+    }
+
     @Test("a query after the database restarts succeeds on a fresh connection")
     func databaseRestart() async throws {
         let pool = try await TestEnvironment.postgres(maxConnections: 2)

@@ -176,6 +176,24 @@ struct PostgresIntegrationTests {
         await pool.shutdown()
     }
 
+    @Test("LISTEN delivers NOTIFY payloads, after a first 'look again' marker")
+    func listen() async throws {
+        let pool = try await TestEnvironment.postgres()
+        let channel = "test_" + UUID().uuidString.prefix(8).lowercased()
+        let notifications = PostgresNotifications(configuration: pool.configuration, channels: [channel])
+        var iterator = notifications.makeAsyncIterator()
+        let marker = try #require(await iterator.next())
+        #expect(marker.channel == channel && marker.mayHaveMissedNotifications)
+        for payload in ["first", "it's \"quoted\""] {
+            try await pool.withConnection { try await $0.execute("SELECT pg_notify(\(channel), \(payload))") }
+        }
+        let first = try #require(await iterator.next())
+        let second = try #require(await iterator.next())
+        #expect([first.payload, second.payload] == ["first", "it's \"quoted\""])
+        #expect(!first.mayHaveMissedNotifications && first.channel == channel)
+        await pool.shutdown()
+    }
+
     @Test("a pipeline sends several statements in one round trip")
     func pipeline() async throws {
         let pool = try await TestEnvironment.postgres()
