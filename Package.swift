@@ -39,6 +39,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "DepotModel", swiftSettings: swiftSettings),
         .target(
             name: "Operations",
             dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
@@ -79,6 +80,7 @@ let package = Package(
         // Unit tests need no server.
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "DepotModelTests", dependencies: ["DepotModel"], swiftSettings: swiftSettings),
         .testTarget(name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(

@@ -1,0 +1,133 @@
+import Foundation
+
+/// The body of every Depot message (CONTRACT §4):
+/// `{id, type, version, occurred_at, correlation_id, causation_id, data:{…}}`.
+public struct Envelope<Payload: Codable & Sendable>: Codable, Sendable {
+    public var id: UUID
+    public var type: MessageType
+    public var version: Int
+    public var occurredAt: Date
+    /// The order's id, or the product's sku for catalog messages.
+    public var correlationId: String
+    /// The id of the message that caused this one; nil for a command from outside.
+    public var causationId: UUID?
+    public var data: Payload
+
+    public init(
+        id: UUID = UUID(), type: MessageType, version: Int? = nil, occurredAt: Date = Date(), correlationId: String,
+        causationId: UUID?, data: Payload
+    ) {
+        self.id = id
+        self.type = type
+        self.version = version ?? type.currentVersion
+        self.occurredAt = occurredAt
+        self.correlationId = correlationId
+        self.causationId = causationId
+        self.data = data
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, version, data
+        case occurredAt = "occurred_at"
+        case correlationId = "correlation_id"
+        case causationId = "causation_id"
+    }
+}
+
+/// Why a message body cannot be handled: the reason a poison message carries to `depot.dead`.
+public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// Not JSON, or not an envelope.
+        case malformed
+        /// A `type` this build does not know.
+        case unknownType = "unknown_type"
+        /// A `version` newer than this build reads.
+        case unsupportedVersion = "unsupported_version"
+        /// The `data` does not match its type's schema.
+        case invalidData = "invalid_data"
+    }
+
+    public var kind: Kind
+    public var detail: String
+    public var description: String { "\(kind.rawValue): \(detail)" }
+}
+
+/// Reads and writes envelopes with the contract's conventions: snake_case keys given by each
+/// type, RFC 3339 times with milliseconds, UUIDs in lower case.
+public enum EnvelopeCodec {
+    public static func encode<Payload>(_ envelope: Envelope<Payload>) throws -> [UInt8] {
+        Array(try encoder.encode(envelope))
+    }
+
+    /// Reads the header fields first, so that the error names the real problem: a body that is
+    /// not an envelope, an unknown type, a version too new, or data that does not fit its type.
+    public static func decode<Payload>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Envelope<Payload> {
+        let header = try peek(body)
+        guard header.version <= header.type.currentVersion, header.version >= 1 else {
+            throw EnvelopeError(
+                kind: .unsupportedVersion,
+                detail: "\(header.type.rawValue) version \(header.version); this build reads 1...\(header.type.currentVersion)")
+        }
+        do {
+            return try decoder.decode(Envelope<Payload>.self, from: Data(body))
+        } catch {
+            throw EnvelopeError(kind: .invalidData, detail: describe(error))
+        }
+    }
+
+    /// The type and version of a body without reading its data.
+    public static func peek(_ body: [UInt8]) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
+        struct Header: Decodable {
+            var id: UUID
+            var type: String
+            var version: Int
+        }
+        let header: Header
+        do { header = try decoder.decode(Header.self, from: Data(body)) } catch {
+            throw EnvelopeError(kind: .malformed, detail: describe(error))
+        }
+        guard let type = MessageType(rawValue: header.type) else {
+            throw EnvelopeError(kind: .unknownType, detail: "type '\(header.type.prefix(100))' is not one Depot knows")
+        }
+        return (type, header.version, header.id)
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text.prefix(40))' is not an RFC 3339 time")
+        }
+        return decoder
+    }()
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing field \(path(context.codingPath + [key]))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
+        case DecodingError.dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(context.codingPath)): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
