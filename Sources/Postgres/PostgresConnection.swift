@@ -59,7 +59,8 @@ public final class PostgresConnection: @unchecked Sendable {
         try await Self.run(on: thread, body)
     }
 
-    private static func openHandle(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
+    /// Opens a libpq connection (UTC, ISO dates, notices silenced); the caller's thread blocks.
+    static func openHandle(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
             let timeout = max(1, configuration.options.connectTimeout.components.seconds)
             let keywords = ["dbname", "connect_timeout", "application_name", "options"]
             let values = [configuration.url, "\(timeout)", configuration.options.applicationName, "-c TimeZone=UTC -c DateStyle=ISO"]

@@ -73,17 +73,11 @@ private struct ListenLoop {
     }
 
     private func connect() -> OpaquePointer? {
-        let keywords = ["dbname", "connect_timeout", "application_name"]
-        let values = [configuration.url, "5", configuration.options.applicationName + "-listen"]
-        let handle = withCStringArray(keywords) { k in withCStringArray(values) { v in PQconnectdbParams(k, v, 1) } }
-        guard let handle, PQstatus(handle) == CONNECTION_OK else {
-            if let handle {
-                logger.debug("listen: connect failed", metadata: ["error": "\(String(cString: PQerrorMessage(handle)))"])
-                PQfinish(handle)
-            }
+        let handle: OpaquePointer
+        do { handle = try PostgresConnection.openHandle(configuration) } catch {
+            logger.debug("listen: connect failed", metadata: ["error": "\(error.message)"])
             return nil
         }
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         for channel in channels {
             // LISTEN takes an identifier, not a parameter: quote it as one.
             let quoted = "\"" + channel.replacingOccurrences(of: "\"", with: "\"\"") + "\""
