@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C libraries: only AMQP imports CAMQP, only Postgres imports CLibPQ.
@@ -41,6 +42,39 @@ let package = Package(
         ),
         .target(name: "DepotModel", swiftSettings: swiftSettings),
         .target(
+            name: "Messaging",
+            dependencies: [
+                "AMQP", "Postgres", "DepotModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The services import Messaging, Postgres and DepotModel, never AMQP.
+        .target(
+            name: "Inventory",
+            dependencies: ["Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Orders",
+            dependencies: [
+                "Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Payments",
+            dependencies: ["Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Projector",
+            dependencies: ["Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Operations",
             dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
@@ -48,8 +82,10 @@ let package = Package(
         .target(
             name: "DepotApp",
             dependencies: [
-                "AMQP", "Postgres", "Operations",
+                "AMQP", "Postgres", "Operations", "Messaging", "DepotModel", "Orders", "Inventory", "Payments", "Projector",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -81,11 +117,13 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "DepotModelTests", dependencies: ["DepotModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "DepotModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrdersTests", dependencies: ["Orders", "DepotModel"], swiftSettings: swiftSettings),
         .testTarget(name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AMQP", "Postgres", "Operations", "DepotApp"],
+            dependencies: ["AMQP", "Postgres", "Operations", "DepotApp", "Messaging", "DepotModel"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -73,6 +73,44 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// One message of a batch publish.
+    public struct BatchMessage: Sendable {
+        public var message: OutgoingMessage
+        public var exchange: String
+        public var routingKey: String
+        public var mandatory: Bool
+
+        public init(_ message: OutgoingMessage, exchange: String, routingKey: String, mandatory: Bool = false) {
+            self.message = message
+            self.exchange = exchange
+            self.routingKey = routingKey
+            self.mandatory = mandatory
+        }
+    }
+
+    /// Publishes messages in the given order, pipelined on one channel, and returns when every
+    /// one is settled: nil where the broker confirmed, else the error that message met (as for
+    /// `publish`). The broker receives them in order, so two messages of one batch never swap.
+    public func publish(batch: [BatchMessage], timeout: Duration? = nil) async -> [AMQPError?] {
+        guard !batch.isEmpty else { return [] }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        let results = Mutex([AMQPError?](repeating: nil, count: batch.count))
+        let remaining = Atomic(batch.count)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            for (index, item) in batch.enumerated() {
+                let id = inbox.nextPublishID.add(1, ordering: .relaxed).oldValue
+                let publish = PendingPublish(
+                    id: id, exchange: item.exchange, routingKey: item.routingKey, mandatory: item.mandatory, message: item.message)
+                let waiter = PublishWaiter(deadline: deadline) { error in
+                    if let error { results.withLock { $0[index] = error } }
+                    if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                }
+                if !inbox.send(.publish(publish, waiter)) { waiter.complete(AMQPError(.closed, context: "publish")) }
+            }
+        }
+        return results.withLock { $0 }
+    }
+
     // MARK: - Topology
 
     /// Declares an exchange (and declares it again after every reconnection).

@@ -26,8 +26,20 @@ struct PendingPublish: Sendable {
 }
 
 struct PublishWaiter: Sendable {
-    let continuation: CheckedContinuation<Void, any Error>
+    /// Called once on the connection thread: nil when confirmed, else why not.
+    let complete: @Sendable (AMQPError?) -> Void
     let deadline: ContinuousClock.Instant?
+
+    init(deadline: ContinuousClock.Instant?, complete: @escaping @Sendable (AMQPError?) -> Void) {
+        self.deadline = deadline
+        self.complete = complete
+    }
+
+    init(continuation: CheckedContinuation<Void, any Error>, deadline: ContinuousClock.Instant?) {
+        self.init(deadline: deadline) { error in
+            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+        }
+    }
 }
 
 struct ConsumerRegistration: Sendable {

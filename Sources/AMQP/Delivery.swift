@@ -74,6 +74,12 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
         stream.makeAsyncIterator()
     }
 
+    /// Asks for deliveries to stop (basic.cancel) without waiting; callable from synchronous
+    /// code such as a graceful-shutdown handler. The sequence ends once the broker agrees.
+    public func stop() {
+        _ = inbox.send(.cancelConsumer(tag: tag, done: nil))
+    }
+
     /// Stops deliveries (basic.cancel). Deliveries already received can still be settled.
     public func cancel() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

@@ -277,7 +277,7 @@ final class Session {
         let closed = AMQPError(.closed, context: "the connection was closed")
         for command in inbox.closeAndDrain() {
             switch command {
-            case .publish(_, let waiter): waiter.continuation.resume(throwing: closed)
+            case .publish(_, let waiter): waiter.complete(closed)
             case .perform(let body): body(self)  // sees conn == nil and fails with .closed
             case .consume(let registration):
                 registration.ready.resume(throwing: closed)
@@ -289,7 +289,7 @@ final class Session {
         }
         for rpc in deferredRPCs { rpc.body(self) }  // conn is nil: each fails with .closed
         deferredRPCs.removeAll()
-        for waiter in waiters.values { waiter.continuation.resume(throwing: closed) }
+        for waiter in waiters.values { waiter.complete(closed) }
         waiters.removeAll()
         for consumer in consumers.values { consumer.deliveries.finish() }
         consumers.removeAll()
@@ -335,12 +335,12 @@ final class Session {
             guard let waiter = waiters.removeValue(forKey: publish.id) else { continue }
             switch outcome {
             case .confirmed:
-                waiter.continuation.resume()
+                waiter.complete(nil)
             case .nacked:
-                waiter.continuation.resume(throwing: AMQPError(.publishNacked, context: "publish to \(publish.exchange)"))
+                waiter.complete(AMQPError(.publishNacked, context: "publish to \(publish.exchange)"))
             case .returned(let code, let text):
-                waiter.continuation.resume(
-                    throwing: AMQPError(
+                waiter.complete(
+                    AMQPError(
                         .unroutable, replyCode: code, replyText: text,
                         context: "mandatory publish to \(publish.exchange) with key \(publish.routingKey)"))
             }
@@ -360,7 +360,7 @@ final class Session {
         for (id, waiter) in waiters {
             if let deadline = waiter.deadline, deadline <= now {
                 waiters.removeValue(forKey: id)
-                waiter.continuation.resume(throwing: AMQPError(.timeout, context: "waiting for a publisher confirm"))
+                waiter.complete(AMQPError(.timeout, context: "waiting for a publisher confirm"))
             }
         }
     }
@@ -456,7 +456,7 @@ final class Session {
             var retry: [PendingPublish] = []
             for publish in tracker.reset() {
                 if culprit == nil || culprit == publish.exchange {
-                    waiters.removeValue(forKey: publish.id)?.continuation.resume(throwing: error)
+                    waiters.removeValue(forKey: publish.id)?.complete(error)
                 } else {
                     retry.append(publish)
                 }

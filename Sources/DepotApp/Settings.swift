@@ -28,6 +28,8 @@ public struct Settings: Sendable {
     public var confirmTimeout: Duration
     public var adminPort: Int?
     public var queueType: QueueType
+    /// How long a reserved order waits for its payment before it is cancelled.
+    public var paymentTimeout: Duration
 
     public enum LogFormat: String, Sendable { case json, text }
     public enum QueueType: String, Sendable { case classic, quorum }
@@ -46,6 +48,7 @@ public struct Settings: Sendable {
         ("DEPOT_CONFIRM_TIMEOUT", "5s"),
         ("DEPOT_ADMIN_PORT", nil),
         ("DEPOT_QUEUE_TYPE", "classic"),
+        ("DEPOT_PAYMENT_TIMEOUT", "30s"),
     ]
 
     /// Resolves every setting. `flags` maps a variable name to a command-line value.
@@ -95,10 +98,15 @@ public struct Settings: Sendable {
         guard let queueType = QueueType(rawValue: required("DEPOT_QUEUE_TYPE").lowercased()) else {
             throw ConfigurationError(setting: "DEPOT_QUEUE_TYPE", problem: "must be classic or quorum")
         }
+        let paymentTimeout: Duration
+        do { paymentTimeout = try parseDuration(required("DEPOT_PAYMENT_TIMEOUT")) } catch {
+            throw ConfigurationError(setting: "DEPOT_PAYMENT_TIMEOUT", problem: error.problem)
+        }
         return Settings(
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
             httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
-            confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType)
+            confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType,
+            paymentTimeout: paymentTimeout)
     }
 
     private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {

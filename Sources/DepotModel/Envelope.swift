@@ -49,6 +49,10 @@ public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
 
     public var kind: Kind
     public var detail: String
+    public init(kind: Kind, detail: String) {
+        self.kind = kind
+        self.detail = detail
+    }
     public var description: String { "\(kind.rawValue): \(detail)" }
 }
 
@@ -62,17 +66,23 @@ public enum EnvelopeCodec {
     /// Reads the header fields first, so that the error names the real problem: a body that is
     /// not an envelope, an unknown type, a version too new, or data that does not fit its type.
     public static func decode<Payload>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Envelope<Payload> {
+        _ = try readableHeader(body)
+        do {
+            return try decoder.decode(Envelope<Payload>.self, from: Data(body))
+        } catch {
+            throw EnvelopeError(kind: .invalidData, detail: describe(error))
+        }
+    }
+
+    /// The type, version and id of a body this build can read, without reading its data.
+    public static func readableHeader(_ body: [UInt8]) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
         let header = try peek(body)
         guard header.version <= header.type.currentVersion, header.version >= 1 else {
             throw EnvelopeError(
                 kind: .unsupportedVersion,
                 detail: "\(header.type.rawValue) version \(header.version); this build reads 1...\(header.type.currentVersion)")
         }
-        do {
-            return try decoder.decode(Envelope<Payload>.self, from: Data(body))
-        } catch {
-            throw EnvelopeError(kind: .invalidData, detail: describe(error))
-        }
+        return header
     }
 
     /// The type and version of a body without reading its data.

@@ -19,5 +19,179 @@ public enum Migrations {
                 CREATE SCHEMA IF NOT EXISTS eventlog;
                 CREATE SCHEMA IF NOT EXISTS projections;
                 """),
+        Migration(
+            version: 2, name: "order saga: services, outboxes, inboxes, event log, projections",
+            sql: """
+                -- Each service: an inbox (message ids already handled) and an outbox (messages
+                -- committed with the state change, published by the relay, deleted once confirmed).
+                CREATE TABLE orders.inbox (
+                    message_id uuid PRIMARY KEY,
+                    received_at timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE TABLE orders.outbox (
+                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    message_id uuid NOT NULL,
+                    message_type text NOT NULL,
+                    exchange text NOT NULL,
+                    routing_key text NOT NULL,
+                    correlation_id text NOT NULL,
+                    causation_id uuid,
+                    traceparent text,
+                    body bytea NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+
+                CREATE TABLE inventory.inbox (
+                    message_id uuid PRIMARY KEY,
+                    received_at timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE TABLE inventory.outbox (
+                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    message_id uuid NOT NULL,
+                    message_type text NOT NULL,
+                    exchange text NOT NULL,
+                    routing_key text NOT NULL,
+                    correlation_id text NOT NULL,
+                    causation_id uuid,
+                    traceparent text,
+                    body bytea NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+
+                CREATE TABLE payments.inbox (
+                    message_id uuid PRIMARY KEY,
+                    received_at timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE TABLE payments.outbox (
+                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    message_id uuid NOT NULL,
+                    message_type text NOT NULL,
+                    exchange text NOT NULL,
+                    routing_key text NOT NULL,
+                    correlation_id text NOT NULL,
+                    causation_id uuid,
+                    traceparent text,
+                    body bytea NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+
+                CREATE TABLE inventory.products (
+                    sku text PRIMARY KEY,
+                    name text NOT NULL,
+                    price_cents bigint NOT NULL CHECK (price_cents >= 0),
+                    initial_stock bigint NOT NULL CHECK (initial_stock >= 0),
+                    adjustments bigint NOT NULL DEFAULT 0,
+                    available bigint NOT NULL CHECK (available >= 0),
+                    reserved bigint NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+                    sold bigint NOT NULL DEFAULT 0 CHECK (sold >= 0),
+                    discontinued boolean NOT NULL DEFAULT false,
+                    version bigint NOT NULL DEFAULT 1,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+                -- One row per order inventory has heard of: reserved, rejected, released, sold,
+                -- or cancelled (the cancel arrived before the order).
+                CREATE TABLE inventory.reservations (
+                    order_id uuid PRIMARY KEY,
+                    status text NOT NULL,
+                    lines jsonb NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+
+                CREATE TABLE orders.orders (
+                    id uuid PRIMARY KEY,
+                    customer_id text NOT NULL,
+                    status text NOT NULL,
+                    lines jsonb NOT NULL,
+                    payment_token text NOT NULL,
+                    total_cents bigint,
+                    reason text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+                -- The saga's durable timer: a reserved order whose payment has not answered by due_at is cancelled.
+                CREATE TABLE orders.payment_deadlines (
+                    order_id uuid PRIMARY KEY,
+                    due_at timestamptz NOT NULL,
+                    causation_id uuid NOT NULL
+                );
+                CREATE INDEX payment_deadlines_due ON orders.payment_deadlines (due_at);
+
+                CREATE TABLE payments.charges (
+                    order_id uuid PRIMARY KEY,
+                    status text NOT NULL,
+                    amount_cents bigint,
+                    reference text,
+                    reason text,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+                -- The simulated provider's own books, kept apart as a real provider's would be:
+                -- one row per idempotency key, so a repeated charge is answered, not charged again.
+                CREATE TABLE payments.simulated_provider (
+                    idempotency_key text PRIMARY KEY,
+                    token text NOT NULL,
+                    amount_cents bigint NOT NULL,
+                    calls integer NOT NULL,
+                    outcome text,
+                    reference text,
+                    refunded boolean NOT NULL DEFAULT false
+                );
+
+                -- The global, append-only event log.
+                CREATE TABLE eventlog.events (
+                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    id uuid NOT NULL UNIQUE,
+                    type text NOT NULL,
+                    version integer NOT NULL,
+                    correlation_id text NOT NULL,
+                    causation_id uuid,
+                    occurred_at timestamptz NOT NULL,
+                    recorded_at timestamptz NOT NULL DEFAULT now(),
+                    traceparent text,
+                    body text NOT NULL
+                );
+                CREATE INDEX events_correlation ON eventlog.events (correlation_id, position);
+                CREATE INDEX events_type ON eventlog.events (type, position);
+
+                CREATE TABLE projections.orders (
+                    id uuid PRIMARY KEY,
+                    customer_id text NOT NULL,
+                    status text NOT NULL,
+                    lines jsonb NOT NULL,
+                    total_cents bigint,
+                    payment_status text NOT NULL,
+                    payment_reference text,
+                    reason text,
+                    created_at timestamptz NOT NULL,
+                    updated_at timestamptz NOT NULL,
+                    version bigint NOT NULL,
+                    position bigint NOT NULL
+                );
+                CREATE INDEX orders_customer ON projections.orders (customer_id, created_at DESC, id DESC);
+                CREATE INDEX orders_created ON projections.orders (created_at DESC, id DESC);
+                CREATE TABLE projections.order_history (
+                    order_id uuid NOT NULL,
+                    position bigint NOT NULL,
+                    type text NOT NULL,
+                    occurred_at timestamptz NOT NULL,
+                    PRIMARY KEY (order_id, position)
+                );
+                CREATE TABLE projections.products (
+                    sku text PRIMARY KEY,
+                    name text NOT NULL,
+                    price_cents bigint NOT NULL,
+                    stock_available bigint NOT NULL,
+                    stock_reserved bigint NOT NULL,
+                    stock_sold bigint NOT NULL,
+                    discontinued boolean NOT NULL,
+                    version bigint NOT NULL,
+                    updated_at timestamptz NOT NULL,
+                    position bigint NOT NULL
+                );
+                -- How far each projection has read the log.
+                CREATE TABLE projections.checkpoints (
+                    projection text PRIMARY KEY,
+                    position bigint NOT NULL
+                );
+                """),
     ]
 }

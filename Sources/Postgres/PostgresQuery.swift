@@ -21,6 +21,26 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
         self.binds = stringInterpolation.binds
     }
 
+    /// Appends another statement fragment, renumbering its parameters to follow this one's.
+    /// Both must be program-written SQL whose only `$n` are parameter placeholders.
+    public mutating func append(_ other: PostgresQuery) {
+        let offset = binds.count
+        var result = ""
+        var index = other.sql.startIndex
+        while index < other.sql.endIndex {
+            let character = other.sql[index]
+            index = other.sql.index(after: index)
+            result.append(character)
+            guard character == "$" else { continue }
+            let digits = other.sql[index...].prefix { $0.isASCII && $0.isNumber }
+            guard let number = Int(digits) else { continue }
+            result += String(number + offset)
+            index = digits.endIndex
+        }
+        sql += result
+        binds += other.binds
+    }
+
     public struct StringInterpolation: StringInterpolationProtocol {
         var sql = ""
         var binds: [PostgresBind?] = []

@@ -14,17 +14,20 @@ struct All: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        let logger = Logger(label: "depot.all")
-        let pool = try await Connections.postgres(settings, logger: logger)
-        let amqp = try await Connections.amqp(settings, logger: logger)
-        try await Migrator(pool: pool).migrate { logger.info("\($0)") }
-        logger.info(
-            "depot all is up; the services, the edge and the projector arrive with issues #3-#5",
-            metadata: ["amqp": "\(settings.amqpURL)", "components": "broker, database, migrations"])
-        await waitForTerminationSignal()
-        logger.info("stopping")
-        await amqp.close()
-        await pool.shutdown()
+        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.all")).run(Component.allCases)
+    }
+}
+
+/// A subcommand that runs one component; several processes may run it at once (replicas).
+protocol ComponentCommand: AsyncParsableCommand {
+    static var component: Component { get }
+    var connection: ConnectionOptions { get }
+}
+
+extension ComponentCommand {
+    func run() async throws {
+        let settings = try connection.settings()
+        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.\(Self.component.rawValue)")).run([Self.component])
     }
 }
 
@@ -33,24 +36,28 @@ struct Edge: NotYetBuilt {
     static let issue = 4
 }
 
-struct Orders: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "The orders service and its saga.")
-    static let issue = 3
+struct Orders: ComponentCommand {
+    static let configuration = CommandConfiguration(abstract: "The orders service and its saga (queue depot.orders).")
+    static let component = Component.orders
+    @OptionGroup var connection: ConnectionOptions
 }
 
-struct Inventory: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "The inventory service: products and stock.")
-    static let issue = 3
+struct Inventory: ComponentCommand {
+    static let configuration = CommandConfiguration(abstract: "The inventory service: products and stock (queue depot.inventory).")
+    static let component = Component.inventory
+    @OptionGroup var connection: ConnectionOptions
 }
 
-struct Payments: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "The payments service.")
-    static let issue = 3
+struct Payments: ComponentCommand {
+    static let configuration = CommandConfiguration(abstract: "The payments service (queue depot.payments).")
+    static let component = Component.payments
+    @OptionGroup var connection: ConnectionOptions
 }
 
-struct Projector: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "The event log and the projections.")
-    static let issue = 3
+struct Projector: ComponentCommand {
+    static let configuration = CommandConfiguration(abstract: "The event log and the projections (queue depot.projector).")
+    static let component = Component.projector
+    @OptionGroup var connection: ConnectionOptions
 }
 
 struct Migrate: AsyncParsableCommand {
@@ -102,33 +109,3 @@ struct Token: NotYetBuilt {
     static let issue = 4
 }
 
-/// Returns on SIGINT or SIGTERM.
-func waitForTerminationSignal() async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let once = OnceFlag()
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { if once.claim() { continuation.resume() } }
-            source.resume()
-            SignalSources.keep(source)
-        }
-    }
-}
-
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
-    }
-}
-
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
-}

@@ -61,3 +61,12 @@ struct PostgresQueryTests {
         #expect(throws: PostgresError.self) { try PostgresConfiguration(url: "postgres://h/db?nonsense_option=1") }
     }
 }
+
+@Test func appendingRenumbersParameters() {
+    var query: PostgresQuery = "UPDATE t SET a = \(1), "
+    query.append("b = \("x"), c = \(2)")
+    query.append(" WHERE id = \(3)")
+    #expect(query.sql == "UPDATE t SET a = $1, b = $2, c = $3 WHERE id = $4")
+    #expect(query.binds.count == 4)
+    #expect(query.binds[1]?.bytes == Array("x".utf8))
+}

@@ -1,0 +1,137 @@
+import AMQP
+import DepotModel
+import Inventory
+import Logging
+import Messaging
+import Orders
+import Payments
+import Postgres
+import Projector
+import ServiceLifecycle
+import UnixSignals
+import Operations
+
+/// The long-running components of CONTRACT §1 that consume from the broker.
+public enum Component: String, Sendable, CaseIterable {
+    case orders, inventory, payments, projector
+
+    /// The queue this component consumes.
+    public var queue: QueueSpec {
+        switch self {
+        case .orders: OrderHandler.queue
+        case .inventory: InventoryHandler.queue
+        case .payments: PaymentHandler.queue
+        case .projector: ProjectorHandler.queue
+        }
+    }
+
+    /// The schema whose outbox this component relays (the projector has none).
+    var outboxSchema: String? {
+        switch self {
+        case .orders: OrderHandler.schema
+        case .inventory: InventoryHandler.schema
+        case .payments: PaymentHandler.schema
+        case .projector: nil
+        }
+    }
+}
+
+/// Builds and runs components as `Service`s in one `ServiceGroup` per process.
+public struct ComponentRunner: Sendable {
+    /// How many deliveries each service handles at once.
+    public static let handlerConcurrency = 8
+
+    public let settings: Settings
+    public let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Connections each component needs from the pool at most.
+    static func poolSize(for components: [Component]) -> Int {
+        components.reduce(2) { $0 + ($1 == .projector ? 2 : handlerConcurrency + 2) }
+    }
+
+    /// Connects, migrates, declares the topology, and runs until SIGTERM or SIGINT; then stops
+    /// consuming, finishes what it holds, flushes the outboxes and returns.
+    public func run(_ components: [Component], extraServices: [any Service] = []) async throws {
+        let pool = try await Connections.postgres(settings, maxConnections: Self.poolSize(for: components), logger: logger)
+        let amqp: AMQPConnection
+        do { amqp = try await Connections.amqp(settings, logger: logger) } catch {
+            await pool.shutdown()
+            throw error
+        }
+        var cleanups: [@Sendable () async -> Void] = []
+        do {
+            try await Migrator(pool: pool).migrate { logger.info("\($0)") }
+            var services: [any Service] = []
+            for component in components {
+                let made = try await makeServices(component, pool: pool, amqp: amqp)
+                services += made.services
+                cleanups += made.cleanups
+            }
+            services += extraServices
+            logger.info("running", metadata: ["components": "\(components.map(\.rawValue).joined(separator: ", "))"])
+            var configuration = ServiceGroupConfiguration(
+                services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration.maximumGracefulShutdownDuration = .seconds(30)
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            for cleanup in cleanups { await cleanup() }
+            await amqp.close()
+            await pool.shutdown()
+            throw error
+        }
+        for cleanup in cleanups { await cleanup() }
+        await amqp.close()
+        await pool.shutdown()
+        logger.info("stopped")
+    }
+
+    /// One component's services, in start order (they stop in reverse: the consumer first,
+    /// the relay last, so everything committed is published before the process ends).
+    func makeServices(_ component: Component, pool: PostgresPool, amqp: AMQPConnection) async throws -> (
+        services: [any Service], cleanups: [@Sendable () async -> Void]
+    ) {
+        let queueType = QueueType(rawValue: settings.queueType.rawValue) ?? .classic
+        try await Topology.declareExchanges(on: amqp)
+        try await Topology.declare(component.queue, on: amqp, queueType: queueType)
+        var logger = self.logger
+        logger[metadataKey: "component"] = "\(component.rawValue)"
+
+        if component == .projector {
+            let consumer = BatchConsumer(
+                queue: component.queue, handler: ProjectorHandler(), pool: pool, amqp: amqp, prefetch: max(settings.prefetch, 256),
+                maxBatch: 256, logger: logger)
+            return ([consumer], [])
+        }
+        let relay = OutboxRelay(
+            outbox: Outbox(schema: component.outboxSchema!), pool: pool, amqp: amqp,
+            listenConfiguration: try PostgresConfiguration(url: settings.databaseURL), logger: logger)
+        var services: [any Service] = [relay]
+        var cleanups: [@Sendable () async -> Void] = []
+        let handler: any MessageHandler
+        switch component {
+        case .orders:
+            handler = OrderHandler(paymentTimeout: settings.paymentTimeout)
+            services.append(PaymentDeadlineWatcher(pool: pool, paymentTimeout: settings.paymentTimeout, relayWake: relay.wake, logger: logger))
+        case .inventory:
+            handler = InventoryHandler()
+        case .payments:
+            // The simulated provider keeps its books through its own connections, as a remote one would.
+            let providerPool = try await Connections.postgres(settings, maxConnections: 2, logger: logger)
+            cleanups.append { await providerPool.shutdown() }
+            handler = PaymentHandler(provider: SimulatedPaymentProvider(pool: providerPool))
+        case .projector:
+            preconditionFailure("handled above")
+        }
+        services.append(
+            MessageConsumer(
+                queue: component.queue, schema: component.outboxSchema!, handler: handler, pool: pool, amqp: amqp,
+                prefetch: settings.prefetch, concurrency: Self.handlerConcurrency, relayWake: relay.wake, logger: logger))
+        return (services, cleanups)
+    }
+}

@@ -1,0 +1,124 @@
+import AMQP
+import DepotModel
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+
+/// Consumes one queue and runs each delivery through a handler in ONE transaction: inbox row
+/// (a message id seen before is acked and skipped), the handler's own changes, its outbox
+/// rows. Commit, then ack; a crash anywhere before the ack redelivers, and the inbox makes
+/// that harmless.
+///
+/// A body that cannot be read goes to `depot.dead` at once with its reason; a handler's
+/// `PermanentFailure` too. Any other error is retried after a growing delay (through the
+/// queue's retry holding queues) and dead-lettered after the last one. Up to `concurrency`
+/// deliveries are handled at once; a graceful shutdown stops consuming and finishes them.
+public final class MessageConsumer: Service, Sendable {
+    public let queue: QueueSpec
+    let inboxSchema: String
+    let outbox: Outbox
+    let handler: any MessageHandler
+    let pool: PostgresPool
+    let amqp: AMQPConnection
+    let prefetch: UInt16
+    let concurrency: Int
+    let relayWake: WakeSignal?
+    let logger: Logger
+
+    public init(
+        queue: QueueSpec, schema: String, handler: any MessageHandler, pool: PostgresPool, amqp: AMQPConnection,
+        prefetch: UInt16, concurrency: Int, relayWake: WakeSignal?, logger: Logger
+    ) {
+        self.queue = queue
+        self.inboxSchema = schema
+        self.outbox = Outbox(schema: schema)
+        self.handler = handler
+        self.pool = pool
+        self.amqp = amqp
+        self.prefetch = prefetch
+        self.concurrency = max(1, concurrency)
+        self.relayWake = relayWake
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let consumer = try await amqp.consume(queue: queue.name, prefetch: prefetch)
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for try await delivery in consumer {
+                    if inFlight >= concurrency {
+                        try await group.next()
+                        inFlight -= 1
+                    }
+                    group.addTask { await self.process(delivery) }
+                    inFlight += 1
+                }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            consumer.stop()
+        }
+    }
+
+    enum Outcome { case handled(emitted: Bool), duplicate }
+
+    func process(_ delivery: Delivery) async {
+        var logger = self.logger
+        logger[metadataKey: LogKey.queue] = "\(queue.name)"
+        logger[metadataKey: LogKey.messageId] = "\(delivery.properties.messageId ?? "-")"
+        logger[metadataKey: LogKey.correlationId] = "\(delivery.properties.correlationId ?? "-")"
+        let message: IncomingMessage
+        do {
+            message = try IncomingMessage(delivery)
+        } catch {
+            await deadLetter(delivery, reason: error.description, attempts: 0, logger: logger)
+            return
+        }
+        logger[metadataKey: LogKey.messageType] = "\(message.type.rawValue)"
+        do {
+            let outcome = try await pool.withTransaction { connection -> Outcome in
+                let fresh = try await connection.execute(
+                    "INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id)) ON CONFLICT DO NOTHING")
+                guard fresh == 1 else { return .duplicate }
+                let context = HandlerContext(connection: connection, message: message, logger: logger, outbox: outbox)
+                try await handler.handle(message, context: context)
+                return .handled(emitted: context.emittedCount > 0)
+            }
+            delivery.ack()
+            switch outcome {
+            case .handled(let emitted):
+                if emitted { relayWake?.signal() }
+                logger.debug("handled")
+            case .duplicate:
+                logger.debug("duplicate message skipped")
+            }
+        } catch let error as EnvelopeError {
+            await deadLetter(delivery, reason: error.description, attempts: message.previousAttempts + 1, logger: logger)
+        } catch let error as PermanentFailure {
+            await deadLetter(delivery, reason: error.reason, attempts: message.previousAttempts + 1, logger: logger)
+        } catch {
+            await retry(delivery, message: message, error: error, logger: logger)
+        }
+    }
+
+    private func retry(_ delivery: Delivery, message: IncomingMessage, error: any Error, logger: Logger) async {
+        let attempts = message.previousAttempts + 1
+        let reason = (error as? PostgresError).map { "\($0.code?.raw ?? "-"): \($0.message)" } ?? String(reflecting: error)
+        guard attempts <= queue.retryDelays.count else {
+            await deadLetter(delivery, reason: "gave up after \(attempts) attempts: \(reason)", attempts: attempts, logger: logger)
+            return
+        }
+        let delay = queue.retryDelays[attempts - 1]
+        logger.warning(
+            "handling failed; retrying later",
+            metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(attempts)", "retry_in": "\(delay)"])
+        await FailedMessageRouter(amqp: amqp, queue: queue.name).retry(
+            delivery, through: queue.retryQueue(after: delay), reason: reason, attempts: attempts, logger: logger)
+    }
+
+    private func deadLetter(_ delivery: Delivery, reason: String, attempts: Int, logger: Logger) async {
+        await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(delivery, reason: reason, attempts: attempts, logger: logger)
+    }
+}

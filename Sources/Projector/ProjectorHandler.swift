@@ -1,0 +1,32 @@
+import DepotModel
+import Foundation
+import Messaging
+import Postgres
+
+/// The projector: appends every event to the log once and updates the projections in the same
+/// transaction, a batch at a time.
+///
+/// Its queue has a single active consumer: replicas stand by, and the one consuming sees
+/// events in the order they were published, so the log (and every projection) keeps the
+/// events of one order in the order they happened.
+public struct ProjectorHandler: BatchHandler {
+    public static let queue = QueueSpec(
+        name: "depot.projector", bindings: [.init(exchange: Exchanges.events, routingKey: "#")], singleActiveConsumer: true)
+
+    let projections: Projections
+
+    public init(projections: Projections = Projections()) {
+        self.projections = projections
+    }
+
+    public func handle(_ batch: [IncomingMessage], on connection: PostgresConnection) async throws {
+        try await EventLog.lock(on: connection)
+        var last: Int64?
+        for message in batch where !message.type.isCommand {
+            guard let event = try await EventLog.append(message, on: connection) else { continue }  // seen before
+            try await projections.apply(event, on: connection)
+            last = event.position
+        }
+        if let last { try await projections.checkpoint(last, on: connection) }
+    }
+}
