@@ -145,3 +145,85 @@ struct SagaClient {
         try await pool.withConnection { try await $0.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self) }
     }
 }
+
+extension SagaClient {
+    /// Places `count` orders over the given skus with a mix of payment tokens, `concurrency` at a time.
+    func placeMixedOrders(_ count: Int, skus: [String], concurrency: Int = 16, pause: Duration = .zero) async throws -> [UUID] {
+        let tokens = ["tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_flaky", "tok_flaky", "tok_declined", "tok_slow"]
+        return try await withThrowingTaskGroup(of: UUID.self) { group in
+            var placed: [UUID] = []
+            for index in 0..<count {
+                if index >= concurrency { placed.append(try await group.next()!) }
+                group.addTask {
+                    var lines: [String: Int] = [:]
+                    for offset in 0..<(1 + index % 3) { lines[skus[(index + offset * 7) % skus.count]] = 1 + (index + offset) % 2 }
+                    let id = try await placeOrder(lines, token: tokens[index % tokens.count])
+                    if pause > .zero { try await Task.sleep(for: pause) }
+                    return id
+                }
+            }
+            for try await id in group { placed.append(id) }
+            return placed
+        }
+    }
+
+    /// Waits until the service and the projection both show every order final.
+    func waitUntilAllFinal(_ orders: [UUID], timeout: Duration) async throws -> Bool {
+        try await eventually(timeout: timeout) {
+            let service = try await count("SELECT count(*) FROM orders.orders WHERE status IN ('confirmed', 'rejected', 'cancelled')")
+            let projected = try await count("SELECT count(*) FROM projections.orders WHERE status IN ('confirmed', 'rejected', 'cancelled')")
+            return service == orders.count && projected == orders.count
+        }
+    }
+
+    /// Every guarantee of CONTRACT §5 that can be checked after the fact; returns what breaks.
+    func guaranteeViolations(expectedOrders: Int) async throws -> [String] {
+        var violations = try await conservationViolations().map { "conservation: \($0)" }
+        let checks: [(String, String)] = [
+            ("orders not in the service", "SELECT \(expectedOrders) - count(*) FROM orders.orders"),
+            ("orders not final", "SELECT count(*) FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')"),
+            (
+                "projection differs from the service",
+                "SELECT count(*) FROM orders.orders o FULL JOIN projections.orders p ON p.id = o.id WHERE p.status IS DISTINCT FROM o.status"
+            ),
+            (
+                "an event type twice for one order",
+                "SELECT count(*) FROM (SELECT correlation_id, type FROM eventlog.events GROUP BY 1, 2 HAVING count(*) > 1) d"
+            ),
+            (
+                "orders without exactly one final event",
+                """
+                SELECT count(*) FROM orders.orders o WHERE (SELECT count(*) FROM eventlog.events e
+                    WHERE e.correlation_id = o.id::text AND e.type IN ('order.confirmed', 'order.rejected', 'order.cancelled')) <> 1
+                """
+            ),
+            (
+                "confirmed orders without exactly one settled charge",
+                """
+                SELECT count(*) FROM orders.orders o LEFT JOIN payments.charges c ON c.order_id = o.id
+                WHERE o.status = 'confirmed' AND c.status IS DISTINCT FROM 'settled'
+                """
+            ),
+            (
+                "money kept for orders not confirmed",
+                """
+                SELECT count(*) FROM payments.charges c JOIN orders.orders o ON o.id = c.order_id
+                WHERE c.status = 'settled' AND o.status <> 'confirmed'
+                """
+            ),
+            (
+                "projected stock differs from inventory",
+                """
+                SELECT count(*) FROM inventory.products i FULL JOIN projections.products p ON p.sku = i.sku
+                WHERE (p.stock_available, p.stock_reserved, p.stock_sold) IS DISTINCT FROM (i.available, i.reserved, i.sold)
+                """
+            ),
+            ("unpublished outbox rows", "SELECT (SELECT count(*) FROM orders.outbox) + (SELECT count(*) FROM inventory.outbox) + (SELECT count(*) FROM payments.outbox)"),
+        ]
+        for (name, sql) in checks {
+            let found = try await count(sql)
+            if found != 0 { violations.append("\(name): \(found)") }
+        }
+        return violations
+    }
+}
