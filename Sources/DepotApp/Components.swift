@@ -91,12 +91,21 @@ public struct ComponentRunner: Sendable {
         logger.info("stopped")
     }
 
+    /// Declares every exchange and every component's queues (for operators: `depot migrate --topology`).
+    public static func declareTopology(settings: Settings, on amqp: AMQPConnection) async throws -> (exchanges: [String], queues: [String]) {
+        let queueType = QueueType(rawValue: settings.queueType.rawValue) ?? .classic
+        try await Topology.declareExchanges(on: amqp)
+        for component in Component.allCases { try await Topology.declare(component.queue, on: amqp, queueType: queueType) }
+        return ([Exchanges.commands, Exchanges.events, Exchanges.dead], Component.allCases.map(\.queue.name))
+    }
+
+    var queueType: QueueType { QueueType(rawValue: settings.queueType.rawValue) ?? .classic }
+
     /// One component's services, in start order (they stop in reverse: the consumer first,
     /// the relay last, so everything committed is published before the process ends).
     func makeServices(_ component: Component, pool: PostgresPool, amqp: AMQPConnection) async throws -> (
         services: [any Service], cleanups: [@Sendable () async -> Void]
     ) {
-        let queueType = QueueType(rawValue: settings.queueType.rawValue) ?? .classic
         try await Topology.declareExchanges(on: amqp)
         try await Topology.declare(component.queue, on: amqp, queueType: queueType)
         var logger = self.logger

@@ -66,6 +66,9 @@ struct Migrate: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Flag(help: "Also declare every exchange and queue on the broker (each component does so itself at start).")
+    var topology = false
+
     func run() async throws {
         let settings = try connection.settings()
         let logger = Logger(label: "depot.migrate")
@@ -79,6 +82,17 @@ struct Migrate: AsyncParsableCommand {
         } catch {
             await pool.shutdown()
             FileHandle.standardError.write(Data("depot migrate: \(String(reflecting: error))\n".utf8))
+            throw ExitCode(1)
+        }
+        guard topology else { return }
+        let amqp = try await Connections.amqp(settings, logger: logger)
+        do {
+            let declared = try await ComponentRunner.declareTopology(settings: settings, on: amqp)
+            print("topology declared: exchanges \(declared.exchanges.joined(separator: ", ")); queues \(declared.queues.joined(separator: ", "))")
+            await amqp.close()
+        } catch {
+            await amqp.close()
+            FileHandle.standardError.write(Data("depot migrate --topology: \(String(reflecting: error))\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -140,7 +140,9 @@ final class IsolatedDepot: @unchecked Sendable {
         var url = base
         url.user = nil
         url.password = nil
-        url.percentEncodedPath = path
+        let parts = path.split(separator: "?", maxSplits: 1).map(String.init)
+        url.percentEncodedPath = parts[0]
+        if parts.count > 1 { url.percentEncodedQuery = parts[1] }
         var request = URLRequest(url: url.url!)
         request.httpMethod = method
         let credentials = Data("\(base.user ?? "guest"):\(base.password ?? "guest")".utf8).base64EncodedString()

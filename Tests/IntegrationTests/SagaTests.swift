@@ -311,3 +311,27 @@ struct SagaTests {
         }
     }
 }
+
+@Suite("Topology")
+struct TopologyTests {
+    @Test("depot migrate --topology declares every queue, as quorum queues when asked, and twice is fine")
+    func migrateDeclaresTopology() async throws {
+        let depot = try await IsolatedDepot.make(["DEPOT_QUEUE_TYPE": "quorum"])
+        for _ in 0..<2 {
+            let process = try depot.start("migrate", "--topology")
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "logs: \(depot.logDirectory.path)")
+        }
+        let data = try await IsolatedDepot.management("GET", "/api/queues/\(depot.name)?columns=name,type,arguments")
+        struct Queue: Decodable {
+            var name: String
+            var type: String
+        }
+        let queues = try JSONDecoder().decode([Queue].self, from: data)
+        let types = Dictionary(uniqueKeysWithValues: queues.map { ($0.name, $0.type) })
+        for queue in ["depot.orders", "depot.inventory", "depot.payments", "depot.projector", "depot.orders.dead", "depot.orders.retry.500ms"] {
+            #expect(types[queue] == "quorum", "\(queue): \(types[queue] ?? "missing")")
+        }
+        await depot.tearDown()
+    }
+}
