@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "DepotBench",
             dependencies: [
-                "AMQP", "Postgres",
+                "AMQP", "Postgres", "Messaging", "DepotModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/DepotBench",
