@@ -131,7 +131,7 @@ public struct ComponentRunner: Sendable {
             handler = InventoryHandler()
         case .payments:
             // The simulated provider keeps its books through its own connections, as a remote one would.
-            let providerPool = try await Connections.postgres(settings, maxConnections: 2, logger: logger)
+            let providerPool = try await Connections.postgres(settings, maxConnections: Self.handlerConcurrency, logger: logger)
             cleanups.append { await providerPool.shutdown() }
             handler = PaymentHandler(provider: SimulatedPaymentProvider(pool: providerPool))
         case .projector:

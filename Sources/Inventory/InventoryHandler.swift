@@ -64,10 +64,7 @@ public struct InventoryHandler: MessageHandler {
                 version = version + 1, updated_at = now()
             WHERE sku = \(change.sku) RETURNING name, price_cents
             """)
-        guard let row = rows.first else {
-            context.logger.notice("product.update for an unknown sku ignored", metadata: [LogKey.sku: "\(change.sku)"])
-            return
-        }
+        guard let row = rows.first else { throw ProductNotKnownYet(sku: change.sku) }
         try await context.emit(
             .productUpdated, correlationId: change.sku,
             ProductUpdated(sku: change.sku, name: try row.decode(0), priceCents: try row.decode(1)))
@@ -80,7 +77,11 @@ public struct InventoryHandler: MessageHandler {
             UPDATE inventory.products SET discontinued = true, version = version + 1, updated_at = now()
             WHERE sku = \(sku) AND NOT discontinued
             """)
-        guard changed == 1 else { return }  // unknown, or discontinued already
+        guard changed == 1 else {
+            let known = try await context.connection.query("SELECT 1 FROM inventory.products WHERE sku = \(sku)")
+            if known.isEmpty { throw ProductNotKnownYet(sku: sku) }
+            return  // discontinued already
+        }
         try await context.emit(.productDiscontinued, correlationId: sku, ProductDiscontinued(sku: sku))
     }
 
@@ -88,12 +89,7 @@ public struct InventoryHandler: MessageHandler {
         let adjustment = command.data
         let rows = try await context.connection.query(
             "SELECT available FROM inventory.products WHERE sku = \(adjustment.sku) FOR UPDATE")
-        guard let available = try rows.first?.decode(0, as: Int.self) else {
-            try await context.emit(
-                .stockAdjustmentRejected, correlationId: adjustment.sku,
-                StockAdjustmentRejected(sku: adjustment.sku, delta: adjustment.delta, available: 0, reason: "unknown sku"))
-            return
-        }
+        guard let available = try rows.first?.decode(0, as: Int.self) else { throw ProductNotKnownYet(sku: adjustment.sku) }
         guard available + adjustment.delta >= 0 else {
             try await context.emit(
                 .stockAdjustmentRejected, correlationId: adjustment.sku,
@@ -102,7 +98,7 @@ public struct InventoryHandler: MessageHandler {
                     reason: "write-off of \(-adjustment.delta) exceeds the \(available) available"))
             return
         }
-        try await context.connection.execute(
+        context.connection.executeLater(
             """
             UPDATE inventory.products SET available = available + \(adjustment.delta), adjustments = adjustments + \(adjustment.delta),
                 version = version + 1, updated_at = now()
@@ -139,19 +135,19 @@ public struct InventoryHandler: MessageHandler {
             products[try row.decode(0)] = (try row.decode(1), try row.decode(2), try row.decode(3))
         }
         if let reason = Self.rejection(order.lines, quantities: quantities, products: products) {
-            try await connection.execute("UPDATE inventory.reservations SET status = 'rejected' WHERE order_id = \(order.orderId)")
+            connection.executeLater("UPDATE inventory.reservations SET status = 'rejected' WHERE order_id = \(order.orderId)")
             try await context.emit(.stockRejected, correlationId: correlation, StockRejected(orderId: order.orderId, reason: reason))
             return
         }
         let priced = order.lines.map { PricedLine(sku: $0.sku, quantity: $0.quantity, unitPriceCents: products[$0.sku]!.price) }
-        try await connection.execute(
+        connection.executeLater(
             """
             UPDATE inventory.products p SET available = p.available - l.quantity, reserved = p.reserved + l.quantity,
                 version = p.version + 1, updated_at = now()
             FROM (SELECT key AS sku, value::bigint AS quantity FROM jsonb_each_text(\(try PostgresJSON(encoding: quantities)))) l
             WHERE p.sku = l.sku
             """)
-        try await connection.execute(
+        connection.executeLater(
             """
             UPDATE inventory.reservations SET status = 'reserved', lines = \(try PostgresJSON(encoding: order.lines))
             WHERE order_id = \(order.orderId)
@@ -180,7 +176,7 @@ public struct InventoryHandler: MessageHandler {
 
     private func sell(_ orderId: UUID, _ context: HandlerContext) async throws {
         guard let lines = try await takeReservation(orderId, becoming: "sold", context) else { return }
-        try await context.connection.execute(
+        context.connection.executeLater(
             """
             UPDATE inventory.products p SET reserved = p.reserved - l.quantity, sold = p.sold + l.quantity,
                 version = p.version + 1, updated_at = now()
@@ -199,7 +195,7 @@ public struct InventoryHandler: MessageHandler {
             ON CONFLICT (order_id) DO NOTHING
             """)
         guard marked == 0, let lines = try await takeReservation(orderId, becoming: "released", context) else { return }
-        try await context.connection.execute(
+        context.connection.executeLater(
             """
             UPDATE inventory.products p SET reserved = p.reserved - l.quantity, available = p.available + l.quantity,
                 version = p.version + 1, updated_at = now()
@@ -221,6 +217,13 @@ public struct InventoryHandler: MessageHandler {
         guard let row = rows.first else { return nil }
         return try row.decode(0, as: PostgresJSON.self).decode([OrderLine].self)
     }
+}
+
+/// A command for a product inventory has not created (yet): commands are handled concurrently,
+/// so one may overtake its product.create. Retried later, then dead-lettered for a person.
+struct ProductNotKnownYet: Error, CustomStringConvertible {
+    var sku: String
+    var description: String { "product \(sku) is not known (yet)" }
 }
 
 /// The contract's sku rule: `[A-Za-z0-9._-]{1,64}`.

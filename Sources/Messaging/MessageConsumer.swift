@@ -78,13 +78,18 @@ public final class MessageConsumer: Service, Sendable {
         }
         logger[metadataKey: LogKey.messageType] = "\(message.type.rawValue)"
         do {
-            let outcome = try await pool.withTransaction { connection -> Outcome in
-                let fresh = try await connection.execute(
-                    "INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id)) ON CONFLICT DO NOTHING")
-                guard fresh == 1 else { return .duplicate }
-                let context = HandlerContext(connection: connection, message: message, logger: logger, outbox: outbox)
-                try await handler.handle(message, context: context)
-                return .handled(emitted: context.emittedCount > 0)
+            let outcome: Outcome
+            do {
+                outcome = try await pool.withTransaction { connection -> Outcome in
+                    // Travels with the handler's first statement; a message seen before fails it
+                    // with a unique violation, and the whole transaction rolls back.
+                    connection.executeLater("INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id))")
+                    let context = HandlerContext(connection: connection, message: message, logger: logger, outbox: outbox)
+                    try await handler.handle(message, context: context)
+                    return .handled(emitted: context.emittedCount > 0)
+                }
+            } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "inbox_pkey" {
+                outcome = .duplicate
             }
             delivery.ack()
             switch outcome {

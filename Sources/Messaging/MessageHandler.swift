@@ -37,7 +37,7 @@ public struct HandlerContext: Sendable {
     /// it after the transaction commits.
     public func emit<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload) async throws {
         let envelope = Envelope(type: type, correlationId: correlationId, causationId: message.id, data: data)
-        try await outbox.append(envelope, traceparent: message.traceparent, on: connection, notify: emittedCount == 0)
+        try await outbox.append(envelope, traceparent: message.traceparent, on: connection)
         emitted.count.add(1, ordering: .relaxed)
     }
 

@@ -12,22 +12,26 @@ public struct Outbox: Sendable {
         self.schema = schema
     }
 
-    /// The LISTEN/NOTIFY channel that wakes relays in other processes.
+    /// The LISTEN/NOTIFY channel that wakes the relays of every process.
     public var channel: String { "depot_outbox_\(schema)" }
 
-    /// Inserts a message; with `notify`, also NOTIFYs (delivered by PostgreSQL on commit).
+    /// Inserts a message; the insert travels with the transaction's next statement or its COMMIT.
+    ///
+    /// No NOTIFY here: the committing process wakes its own relay directly, and a NOTIFY in every
+    /// transaction would serialise commits on PostgreSQL's notification queue lock and wake every
+    /// listener. `notify` is for writers that have no relay of their own.
     public func append<Payload>(
-        _ envelope: Envelope<Payload>, traceparent: String?, on connection: PostgresConnection, notify: Bool = true
+        _ envelope: Envelope<Payload>, traceparent: String?, on connection: PostgresConnection, notify: Bool = false
     ) async throws {
         let body = try EnvelopeCodec.encode(envelope)
-        try await connection.execute(
+        connection.executeLater(
             """
             INSERT INTO \(unescaped: schema).outbox
                 (message_id, message_type, exchange, routing_key, correlation_id, causation_id, traceparent, body)
             VALUES (\(envelope.id), \(envelope.type.rawValue), \(envelope.type.exchange), \(envelope.type.rawValue),
                     \(envelope.correlationId), \(envelope.causationId), \(traceparent), \(body))
             """)
-        if notify { try await connection.execute("SELECT pg_notify(\(channel), '')") }
+        if notify { connection.executeLater("SELECT pg_notify(\(channel), '')") }
     }
 
     /// Builds the envelope and appends it (for work not caused by a delivery, such as a timer).

@@ -7,8 +7,10 @@ import ServiceLifecycle
 /// Publishes a service's outbox in order, in batches, with publisher confirms, and deletes
 /// each row only after its confirm.
 ///
-/// Woken by the service's own handlers after each commit (in-process), by NOTIFY from other
-/// replicas, and by a one-second tick as a safety net. Several replicas may run: a transaction
+/// Woken by the service's own handlers after each commit (in-process), by NOTIFY on the
+/// outbox's channel (sent by a relay that could not publish, so that a replica whose broker
+/// connection is healthy takes over at once, and by any writer without a relay), and by a
+/// one-second tick as a safety net. Several replicas may run: a transaction
 /// advisory lock lets one relay publish at a time, so order holds across replicas; a crash
 /// after publishing but before deleting publishes those rows again, and consumers' inboxes
 /// absorb the repeat.
@@ -77,10 +79,17 @@ public final class OutboxRelay: Service, Sendable {
                 return
             } catch {
                 failures += 1
+                if failures == 1 { await notifyOtherRelays() }
                 logger.warning("outbox relay failed; retrying", metadata: [LogKey.error: "\(String(reflecting: error))", "outbox": "\(outbox.schema)"])
                 try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
                 wake.signal()
             }
+        }
+    }
+
+    private func notifyOtherRelays() async {
+        _ = try? await pool.withConnection { connection in
+            try await connection.execute("SELECT pg_notify(\(outbox.channel), 'publish failed')")
         }
     }
 
@@ -103,26 +112,30 @@ public final class OutboxRelay: Service, Sendable {
 
     private func publishBatch() async throws -> BatchResult {
         try await pool.withTransaction { connection in
-            let locked = try await connection.query("SELECT pg_try_advisory_xact_lock(\(lockKey))").first!.decode(0, as: Bool.self)
-            guard locked else { return .lockedByAnotherRelay }
+            // The lock and the batch in one round trip (with BEGIN); no rows when another relay holds it.
             let rows = try await connection.query(
                 """
-                SELECT position, message_id, message_type, exchange, routing_key, correlation_id, causation_id, traceparent, body, created_at
-                FROM \(unescaped: outbox.schema).outbox ORDER BY position LIMIT \(batchSize)
+                WITH relay AS (SELECT pg_try_advisory_xact_lock(\(lockKey)) AS locked)
+                SELECT relay.locked, o.position, o.message_id, o.message_type, o.exchange, o.routing_key, o.correlation_id,
+                       o.causation_id, o.traceparent, o.body, o.created_at
+                FROM relay LEFT JOIN LATERAL (
+                    SELECT * FROM \(unescaped: outbox.schema).outbox WHERE relay.locked ORDER BY position LIMIT \(batchSize)
+                ) o ON true
                 """)
-            guard !rows.isEmpty else { return .published(0) }
+            guard try rows.first?.decode(0, as: Bool.self) == true else { return .lockedByAnotherRelay }
+            guard !rows[0].isNull(1) else { return .published(0) }
             var positions: [Int64] = []
             var batch: [AMQPConnection.BatchMessage] = []
             for row in rows {
-                positions.append(try row.decode(0, as: Int64.self))
+                positions.append(try row.decode(1, as: Int64.self))
                 let properties = MessageProperties.make(
-                    id: try row.decode(1, as: UUID.self), type: try row.decode(2, as: String.self),
-                    correlationId: try row.decode(5, as: String.self), causationId: try row.decode(6, as: UUID?.self),
-                    traceparent: try row.decode(7, as: String?.self), timestamp: try row.decode(9, as: Date.self))
+                    id: try row.decode(2, as: UUID.self), type: try row.decode(3, as: String.self),
+                    correlationId: try row.decode(6, as: String.self), causationId: try row.decode(7, as: UUID?.self),
+                    traceparent: try row.decode(8, as: String?.self), timestamp: try row.decode(10, as: Date.self))
                 batch.append(
                     .init(
-                        OutgoingMessage(body: try row.decode(8, as: [UInt8].self), properties: properties),
-                        exchange: try row.decode(3, as: String.self), routingKey: try row.decode(4, as: String.self)))
+                        OutgoingMessage(body: try row.decode(9, as: [UInt8].self), properties: properties),
+                        exchange: try row.decode(4, as: String.self), routingKey: try row.decode(5, as: String.self)))
             }
             let results = await amqp.publish(batch: batch, timeout: .seconds(30))
             // Delete the confirmed prefix only: what follows a failure is published again, in order.
@@ -130,7 +143,7 @@ public final class OutboxRelay: Service, Sendable {
             if confirmed > 0 {
                 // By position list, not a range: a row committed meanwhile with a lower position
                 // (its transaction began earlier) is not yet published.
-                try await connection.execute(
+                connection.executeLater(
                     """
                     DELETE FROM \(unescaped: outbox.schema).outbox
                     WHERE position IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: Array(positions[..<confirmed]))))::bigint)

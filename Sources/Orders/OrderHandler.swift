@@ -94,7 +94,7 @@ struct OrderSteps {
         case .reject(let why), .cancel(let why): reason = why
         default: break
         }
-        try await connection.execute(
+        connection.executeLater(
             """
             UPDATE orders.orders SET status = \(decision.status.rawValue), total_cents = \(total),
                 lines = coalesce(\(try pricedLines.map { try PostgresJSON(encoding: $0) }), lines),
@@ -104,13 +104,13 @@ struct OrderSteps {
         switch decision.paymentDeadline {
         case true?:
             let seconds = Double(paymentTimeout.components.seconds) + Double(paymentTimeout.components.attoseconds) / 1e18
-            try await connection.execute(
+            connection.executeLater(
                 """
                 INSERT INTO orders.payment_deadlines (order_id, due_at, causation_id)
                 VALUES (\(orderId), now() + make_interval(secs => \(seconds)), \(causationId)) ON CONFLICT DO NOTHING
                 """)
         case false?:
-            try await connection.execute("DELETE FROM orders.payment_deadlines WHERE order_id = \(orderId)")
+            connection.executeLater("DELETE FROM orders.payment_deadlines WHERE order_id = \(orderId)")
         case nil:
             break
         }

@@ -31,7 +31,7 @@ public struct PaymentHandler: MessageHandler {
     private func charge(_ request: PaymentRequested, _ context: HandlerContext) async throws {
         let connection = context.connection
         let correlation = request.orderId.uuidString.lowercased()
-        try await connection.execute(
+        connection.executeLater(
             """
             INSERT INTO payments.charges (order_id, status, amount_cents) VALUES (\(request.orderId), 'requested', \(request.amountCents))
             ON CONFLICT (order_id) DO NOTHING
@@ -44,13 +44,13 @@ public struct PaymentHandler: MessageHandler {
         let outcome = try await provider.charge(idempotencyKey: correlation, amountCents: request.amountCents, token: request.token)
         switch outcome {
         case .settled(let reference):
-            try await connection.execute(
+            connection.executeLater(
                 "UPDATE payments.charges SET status = 'settled', reference = \(reference), updated_at = now() WHERE order_id = \(request.orderId)")
             try await context.emit(
                 .paymentSettled, correlationId: correlation,
                 PaymentSettled(orderId: request.orderId, amountCents: request.amountCents, reference: reference))
         case .declined(let reason):
-            try await connection.execute(
+            connection.executeLater(
                 "UPDATE payments.charges SET status = 'declined', reason = \(reason), updated_at = now() WHERE order_id = \(request.orderId)")
             try await context.emit(.paymentDeclined, correlationId: correlation, PaymentDeclined(orderId: request.orderId, reason: reason))
         }

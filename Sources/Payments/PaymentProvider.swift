@@ -36,48 +36,55 @@ public struct SimulatedPaymentProvider: PaymentProvider {
     }
 
     public func charge(idempotencyKey: String, amountCents: Int, token: String) async throws -> ChargeOutcome {
+        // Every token but tok_flaky has its answer before the books are touched: one statement
+        // records it, or returns the answer recorded by an earlier call with the same key.
+        let decided: ChargeOutcome?
+        switch token {
+        case "tok_ok": decided = .settled(reference: Self.reference())
+        case "tok_slow":
+            try await Task.sleep(for: slowDelay)
+            decided = .settled(reference: Self.reference())
+        case "tok_flaky": decided = nil
+        case "tok_declined": decided = .declined(reason: "card declined")
+        default: decided = .declined(reason: "unknown payment token")
+        }
+        let (outcome, reference) = Self.columns(decided)
         let row = try await pool.withConnection { connection in
             try await connection.query(
                 """
-                INSERT INTO payments.simulated_provider (idempotency_key, token, amount_cents, calls)
-                VALUES (\(idempotencyKey), \(token), \(amountCents), 1)
-                ON CONFLICT (idempotency_key) DO UPDATE SET calls = payments.simulated_provider.calls + 1
+                INSERT INTO payments.simulated_provider (idempotency_key, token, amount_cents, calls, outcome, reference)
+                VALUES (\(idempotencyKey), \(token), \(amountCents), 1, \(outcome), \(reference))
+                ON CONFLICT (idempotency_key) DO UPDATE SET calls = payments.simulated_provider.calls + 1,
+                    outcome = coalesce(payments.simulated_provider.outcome, excluded.outcome),
+                    reference = coalesce(payments.simulated_provider.reference, excluded.reference)
                 RETURNING calls, outcome, reference
                 """
             ).first!
         }
+        if let recorded = try row.decode(1, as: String?.self) {
+            return recorded == "settled" ? .settled(reference: try row.decode(2)) : .declined(reason: recorded)
+        }
+        // tok_flaky: fails transiently on the first two calls, settles on the third.
         let calls: Int = try row.decode(0)
-        if let outcome = try row.decode(1, as: String?.self) {
-            return outcome == "settled" ? .settled(reference: try row.decode(2)) : .declined(reason: outcome)
-        }
-        let outcome: ChargeOutcome
-        switch token {
-        case "tok_ok":
-            outcome = .settled(reference: Self.reference())
-        case "tok_flaky":
-            guard calls > 2 else { throw TransientPaymentError("tok_flaky: temporarily unavailable (call \(calls))") }
-            outcome = .settled(reference: Self.reference())
-        case "tok_slow":
-            try await Task.sleep(for: slowDelay)
-            outcome = .settled(reference: Self.reference())
-        case "tok_declined":
-            outcome = .declined(reason: "card declined")
-        default:
-            outcome = .declined(reason: "unknown payment token")
-        }
-        let (text, reference): (String, String?) =
-            switch outcome {
-            case .settled(let reference): ("settled", reference)
-            case .declined(let reason): (reason, nil)
-            }
-        try await pool.withConnection { connection in
-            try await connection.execute(
+        guard calls > 2 else { throw TransientPaymentError("tok_flaky: temporarily unavailable (call \(calls))") }
+        let settled = Self.reference()
+        let final = try await pool.withConnection { connection in
+            try await connection.query(
                 """
-                UPDATE payments.simulated_provider SET outcome = \(text), reference = \(reference)
-                WHERE idempotency_key = \(idempotencyKey) AND outcome IS NULL
-                """)
+                UPDATE payments.simulated_provider SET outcome = coalesce(outcome, 'settled'), reference = coalesce(reference, \(settled))
+                WHERE idempotency_key = \(idempotencyKey) RETURNING reference
+                """
+            ).first!
         }
-        return outcome
+        return .settled(reference: try final.decode(0))
+    }
+
+    private static func columns(_ outcome: ChargeOutcome?) -> (String?, String?) {
+        switch outcome {
+        case .settled(let reference)?: ("settled", reference)
+        case .declined(let reason)?: (reason, nil)
+        case nil: (nil, nil)
+        }
     }
 
     public func refund(idempotencyKey: String) async throws {

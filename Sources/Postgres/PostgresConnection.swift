@@ -13,6 +13,8 @@ public final class PostgresConnection: @unchecked Sendable {
     var lastReleased = ContinuousClock.now
     /// Inside `withTransaction`, BEGIN waits to travel with the first statement (one round trip).
     var beginPending = false
+    /// Statements whose results nobody reads, waiting to travel with the next statement or the COMMIT.
+    var deferred: [PostgresQuery] = []
     /// Set once the connection has failed at the transport level; the pool drops it.
     public private(set) var isBroken = false
 
@@ -91,14 +93,25 @@ public final class PostgresConnection: @unchecked Sendable {
         try await self.query(query).affectedRows
     }
 
+    /// Queues a statement whose result is not needed; it is sent in one round trip with the next
+    /// statement (or the transaction's COMMIT), in order, so later statements see its effect.
+    /// Its error, if any, is thrown by that next statement. Call only from the lease's task.
+    public func executeLater(_ query: PostgresQuery) {
+        deferred.append(query)
+    }
+
+    /// Sends the deferred statements now (one round trip).
+    public func flush() async throws {
+        guard !deferred.isEmpty else { return }
+        _ = try await onThread { () throws(PostgresError) in try self.runPipeline(self.takePending()) }
+    }
+
     /// Runs several `;`-separated statements without parameters (migrations).
     public func executeScript(unescaped sql: String) async throws {
         try await onThread { () throws(PostgresError) in
             let handle = try self.requireHandle()
-            if self.beginPending {
-                self.beginPending = false
-                _ = try self.check(PQexec(handle, "BEGIN"), query: "BEGIN")
-            }
+            let prefix = self.takePending()
+            if !prefix.isEmpty { _ = try self.runPipeline(prefix) }
             _ = try self.check(PQexec(handle, sql), query: String(sql.prefix(200)))
         }
     }
@@ -138,12 +151,19 @@ public final class PostgresConnection: @unchecked Sendable {
         return handle
     }
 
+    /// BEGIN (if it waits) and the deferred statements, to send before the next statement.
+    private func takePending() -> [PostgresQuery] {
+        var prefix: [PostgresQuery] = beginPending ? ["BEGIN"] : []
+        prefix += deferred
+        beginPending = false
+        deferred = []
+        return prefix
+    }
+
     private func run(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
         let handle = try requireHandle()
-        if beginPending {
-            beginPending = false
-            return try runPipeline(["BEGIN", query])[1]
-        }
+        let prefix = takePending()
+        if !prefix.isEmpty { return try runPipeline(prefix + [query]).last! }
         guard let name = try prepare(query, on: handle) else {
             return try check(PQexecParams(handle, query.sql, 0, nil, nil, nil, nil, 0), query: query.sql)
         }
@@ -169,10 +189,8 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func runPipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> [PostgresRows] {
         let handle = try requireHandle()
-        if beginPending {
-            beginPending = false
-            return Array(try runPipeline(["BEGIN"] + queries).dropFirst())
-        }
+        let prefix = takePending()
+        if !prefix.isEmpty { return Array(try runPipeline(prefix + queries).dropFirst(prefix.count)) }
         guard queries.count > 1 else { return try queries.map { q throws(PostgresError) in try run(q) } }
         // Prepare outside the pipeline (PQprepare is synchronous), then send everything at once.
         var names: [String?] = []

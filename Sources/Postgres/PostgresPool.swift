@@ -46,10 +46,15 @@ public final class PostgresPool: Sendable {
     public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
         do {
-            let result = try await withTaskExecutorPreference(connection.thread) { try await body(connection) }
+            let result = try await withTaskExecutorPreference(connection.thread) {
+                let result = try await body(connection)
+                try await connection.flush()
+                return result
+            }
             release(connection)
             return result
         } catch {
+            connection.deferred = []
             release(connection)
             throw error
         }
@@ -65,13 +70,14 @@ public final class PostgresPool: Sendable {
             connection.beginPending = true
             do {
                 let result = try await body(connection)
-                if connection.beginPending {
+                if connection.beginPending && connection.deferred.isEmpty {
                     connection.beginPending = false  // no statement ran: nothing to commit
                 } else {
-                    try await connection.execute("COMMIT")
+                    try await connection.execute("COMMIT")  // deferred statements travel with it
                 }
                 return result
             } catch {
+                connection.deferred = []
                 if connection.beginPending {
                     connection.beginPending = false
                 } else if !connection.isBroken {

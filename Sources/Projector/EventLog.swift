@@ -25,28 +25,63 @@ public enum EventLog {
         func encode(to encoder: any Encoder) throws {}
     }
 
-    /// Appends an event once: returns it with its new position, or nil if the log has it already.
+    /// One row of a batch append, as JSON for `jsonb_to_recordset`.
+    struct Row: Encodable {
+        var ord: Int
+        var id: UUID
+        var type: String
+        var version: Int
+        var correlation_id: String
+        var causation_id: UUID?
+        var occurred_at: String
+        var traceparent: String?
+        var body: String
+    }
+
+    /// Appends events once, in the given order, in one statement: returns those that were new,
+    /// with their positions, in log order (an event the log already has is left out).
     ///
     /// Call inside a transaction that holds `lock(on:)`, so positions become visible in order.
-    public static func append(_ message: IncomingMessage, on connection: PostgresConnection) async throws -> StoredEvent? {
-        let envelope = try message.decode(AnyData.self)
-        let rows = try await connection.query(
+    public static func append(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws -> [StoredEvent] {
+        guard !messages.isEmpty else { return [] }
+        var rows: [Row] = []
+        var envelopes: [UUID: (Envelope<AnyData>, [UInt8])] = [:]
+        for (index, message) in messages.enumerated() {
+            let envelope = try message.decode(AnyData.self)
+            envelopes[envelope.id] = (envelope, message.body)
+            rows.append(
+                Row(
+                    ord: index, id: envelope.id, type: envelope.type.rawValue, version: envelope.version,
+                    correlation_id: envelope.correlationId, causation_id: envelope.causationId,
+                    occurred_at: envelope.occurredAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+                    traceparent: message.traceparent, body: String(decoding: message.body, as: UTF8.self)))
+        }
+        let inserted = try await connection.query(
             """
             INSERT INTO eventlog.events (id, type, version, correlation_id, causation_id, occurred_at, traceparent, body)
-            VALUES (\(envelope.id), \(envelope.type.rawValue), \(envelope.version), \(envelope.correlationId), \(envelope.causationId),
-                    \(envelope.occurredAt), \(message.traceparent), \(String(decoding: message.body, as: UTF8.self)))
-            ON CONFLICT (id) DO NOTHING RETURNING position
+            SELECT id, type, version, correlation_id, causation_id, occurred_at, traceparent, body
+            FROM jsonb_to_recordset(\(try PostgresJSON(encoding: rows))) AS x(
+                ord int, id uuid, type text, version int, correlation_id text, causation_id uuid, occurred_at timestamptz,
+                traceparent text, body text)
+            ORDER BY ord
+            ON CONFLICT (id) DO NOTHING RETURNING id, position
             """)
-        guard let row = rows.first else { return nil }
-        return StoredEvent(
-            position: try row.decode(0), id: envelope.id, type: envelope.type, correlationId: envelope.correlationId,
-            occurredAt: envelope.occurredAt, body: message.body)
+        var events: [StoredEvent] = []
+        for row in inserted {
+            let id: UUID = try row.decode(0)
+            guard let (envelope, body) = envelopes[id] else { continue }
+            events.append(
+                StoredEvent(
+                    position: try row.decode(1), id: id, type: envelope.type, correlationId: envelope.correlationId,
+                    occurredAt: envelope.occurredAt, body: body))
+        }
+        return events.sorted { $0.position < $1.position }
     }
 
     /// Serialises appenders until the transaction ends, so a reader never sees position N+1
     /// committed while N is still to come.
     public static func lock(on connection: PostgresConnection) async throws {
-        try await connection.execute("SELECT pg_advisory_xact_lock(\(lockKey))")
+        connection.executeLater("SELECT pg_advisory_xact_lock(\(lockKey))")
     }
 
     static let lockKey: Int64 = 0x6465_706f_745f_6c6f  // "depot_lo"

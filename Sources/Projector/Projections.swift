@@ -14,7 +14,8 @@ public struct Projections: Sendable {
         self.schema = schema
     }
 
-    /// Applies one event to every projection it concerns.
+    /// Applies one event to every projection it concerns. The statements are deferred: they
+    /// travel together with the transaction's next statement or its COMMIT.
     public func apply(_ event: StoredEvent, on connection: PostgresConnection) async throws {
         try await applyToOrders(event, on: connection)
         try await applyToProducts(event, on: connection)
@@ -22,7 +23,7 @@ public struct Projections: Sendable {
 
     /// Records how far the projections have read.
     public func checkpoint(_ position: Int64, on connection: PostgresConnection) async throws {
-        try await connection.execute(
+        connection.executeLater(
             """
             INSERT INTO \(unescaped: schema).checkpoints (projection, position)
             SELECT name, \(position) FROM unnest(ARRAY['orders', 'products']) AS name
@@ -39,7 +40,7 @@ public struct Projections: Sendable {
         switch event.type {
         case .orderPlaced:
             let placed = try event.decode(OrderPlaced.self).data
-            try await connection.execute(
+            connection.executeLater(
                 """
                 INSERT INTO \(unescaped: s).orders
                     (id, customer_id, status, lines, payment_status, created_at, updated_at, version, position)
@@ -50,7 +51,9 @@ public struct Projections: Sendable {
         case .stockReserved:
             let reserved = try event.decode(StockReserved.self).data
             try await updateOrder(
-                reserved.orderId, set: "status = 'reserved', lines = \(try PostgresJSON(encoding: reserved.lines)), total_cents = \(reserved.totalCents)",
+                reserved.orderId,
+                // A reservation can land after the customer's cancel: the order stays cancelled.
+                set: "status = CASE WHEN status = 'pending' THEN 'reserved' ELSE status END, lines = \(try PostgresJSON(encoding: reserved.lines)), total_cents = \(reserved.totalCents)",
                 event, on: connection)
         case .paymentRequested:
             try await updateOrder(try event.decode(PaymentRequested.self).data.orderId, set: "payment_status = 'pending'", event, on: connection)
@@ -82,8 +85,8 @@ public struct Projections: Sendable {
         var update: PostgresQuery = "UPDATE \(unescaped: schema).orders SET "
         update.append(set)
         update.append(", version = version + 1, updated_at = \(event.occurredAt), position = \(event.position) WHERE id = \(orderId)")
-        try await connection.execute(update)
-        try await connection.execute(
+        connection.executeLater(update)
+        connection.executeLater(
             """
             INSERT INTO \(unescaped: schema).order_history (order_id, position, type, occurred_at)
             VALUES (\(orderId), \(event.position), \(event.type.rawValue), \(event.occurredAt)) ON CONFLICT DO NOTHING
@@ -99,7 +102,7 @@ public struct Projections: Sendable {
         switch event.type {
         case .productCreated:
             let created = try event.decode(ProductCreated.self).data
-            try await connection.execute(
+            connection.executeLater(
                 """
                 INSERT INTO \(unescaped: s).products
                     (sku, name, price_cents, stock_available, stock_reserved, stock_sold, discontinued, version, updated_at, position)
@@ -132,11 +135,11 @@ public struct Projections: Sendable {
         var update: PostgresQuery = "UPDATE \(unescaped: schema).products SET "
         update.append(set)
         update.append(", version = version + 1, updated_at = \(event.occurredAt), position = \(event.position) WHERE sku = \(sku)")
-        try await connection.execute(update)
+        connection.executeLater(update)
     }
 
     private func moveStock(_ lines: [OrderLine], set: String, _ event: StoredEvent, on connection: PostgresConnection) async throws {
-        try await connection.execute(
+        connection.executeLater(
             """
             UPDATE \(unescaped: schema).products p SET \(unescaped: set), version = p.version + 1,
                 updated_at = \(event.occurredAt), position = \(event.position)

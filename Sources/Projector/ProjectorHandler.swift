@@ -21,12 +21,9 @@ public struct ProjectorHandler: BatchHandler {
 
     public func handle(_ batch: [IncomingMessage], on connection: PostgresConnection) async throws {
         try await EventLog.lock(on: connection)
-        var last: Int64?
-        for message in batch where !message.type.isCommand {
-            guard let event = try await EventLog.append(message, on: connection) else { continue }  // seen before
-            try await projections.apply(event, on: connection)
-            last = event.position
-        }
+        let events = try await EventLog.append(batch.filter { !$0.type.isCommand }, on: connection)
+        for event in events { try await projections.apply(event, on: connection) }
+        let last = events.last?.position
         if let last { try await projections.checkpoint(last, on: connection) }
     }
 }
