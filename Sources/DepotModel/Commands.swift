@@ -67,8 +67,8 @@ public struct CancelOrder: Codable, Sendable, Hashable {
     }
 }
 
-/// `product.create`.
-public struct CreateProduct: Codable, Sendable, Hashable {
+/// A new product: the data of `product.create` and of `product.created`.
+public struct ProductDetails: Codable, Sendable, Hashable {
     public var sku: String
     public var name: String
     public var priceCents: Int
@@ -86,6 +86,8 @@ public struct CreateProduct: Codable, Sendable, Hashable {
         case priceCents = "price_cents"
     }
 }
+
+public typealias CreateProduct = ProductDetails
 
 /// `product.update`: only the fields given change.
 public struct UpdateProduct: Codable, Sendable, Hashable {

@@ -2,22 +2,7 @@ import Foundation
 
 // The data of every event, past tense, as it travels on `depot.events`.
 
-public struct ProductCreated: Codable, Sendable, Hashable {
-    public var sku: String
-    public var name: String
-    public var priceCents: Int
-    public var stock: Int
-    public init(sku: String, name: String, priceCents: Int, stock: Int) {
-        self.sku = sku
-        self.name = name
-        self.priceCents = priceCents
-        self.stock = stock
-    }
-    enum CodingKeys: String, CodingKey {
-        case sku, name, stock
-        case priceCents = "price_cents"
-    }
-}
+public typealias ProductCreated = ProductDetails
 
 /// Carries the product's new name and price, whichever changed.
 public struct ProductUpdated: Codable, Sendable, Hashable {
@@ -82,7 +67,8 @@ public struct OrderPlaced: Codable, Sendable, Hashable {
     }
 }
 
-public struct StockReserved: Codable, Sendable, Hashable {
+/// An order with the unit prices inventory charged: `stock.reserved` and `order.confirmed`.
+public struct PricedOrder: Codable, Sendable, Hashable {
     public var orderId: UUID
     public var lines: [PricedLine]
     public var totalCents: Int
@@ -98,19 +84,11 @@ public struct StockReserved: Codable, Sendable, Hashable {
     }
 }
 
+public typealias StockReserved = PricedOrder
+public typealias OrderConfirmed = PricedOrder
+
 /// Nothing was reserved: the reason names the first line that could not be.
-public struct StockRejected: Codable, Sendable, Hashable {
-    public var orderId: UUID
-    public var reason: String
-    public init(orderId: UUID, reason: String) {
-        self.orderId = orderId
-        self.reason = reason
-    }
-    enum CodingKeys: String, CodingKey {
-        case reason
-        case orderId = "order_id"
-    }
-}
+public typealias StockRejected = OrderReason
 
 public struct StockReleased: Codable, Sendable, Hashable {
     public var orderId: UUID
@@ -158,40 +136,14 @@ public struct PaymentSettled: Codable, Sendable, Hashable {
     }
 }
 
-public struct PaymentDeclined: Codable, Sendable, Hashable {
-    public var orderId: UUID
-    public var reason: String
-    public init(orderId: UUID, reason: String) {
-        self.orderId = orderId
-        self.reason = reason
-    }
-    enum CodingKeys: String, CodingKey {
-        case reason
-        case orderId = "order_id"
-    }
-}
+public typealias PaymentDeclined = OrderReason
 
 /// A charge given back because its order was cancelled before the payment answered.
 public typealias PaymentRefunded = PaymentSettled
 
-public struct OrderConfirmed: Codable, Sendable, Hashable {
-    public var orderId: UUID
-    public var lines: [PricedLine]
-    public var totalCents: Int
-    public init(orderId: UUID, lines: [PricedLine], totalCents: Int) {
-        self.orderId = orderId
-        self.lines = lines
-        self.totalCents = totalCents
-    }
-    enum CodingKeys: String, CodingKey {
-        case lines
-        case orderId = "order_id"
-        case totalCents = "total_cents"
-    }
-}
-
-/// `order.rejected` and `order.cancelled`: an order that ended without being confirmed.
-public struct OrderEnded: Codable, Sendable, Hashable {
+/// An order and a reason: `stock.rejected`, `payment.declined`, and `order.rejected` /
+/// `order.cancelled` (an order that ended without being confirmed).
+public struct OrderReason: Codable, Sendable, Hashable {
     public var orderId: UUID
     public var reason: String
     public init(orderId: UUID, reason: String) {
@@ -203,3 +155,5 @@ public struct OrderEnded: Codable, Sendable, Hashable {
         case orderId = "order_id"
     }
 }
+
+public typealias OrderEnded = OrderReason

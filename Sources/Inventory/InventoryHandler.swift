@@ -176,14 +176,7 @@ public struct InventoryHandler: MessageHandler {
 
     private func sell(_ orderId: UUID, _ context: HandlerContext) async throws {
         guard let lines = try await takeReservation(orderId, becoming: "sold", context) else { return }
-        context.connection.executeLater(
-            """
-            UPDATE inventory.products p SET reserved = p.reserved - l.quantity, sold = p.sold + l.quantity,
-                version = p.version + 1, updated_at = now()
-            FROM (SELECT x->>'sku' AS sku, sum((x->>'quantity')::bigint) AS quantity
-                  FROM jsonb_array_elements(\(try PostgresJSON(encoding: lines))) x GROUP BY 1) l
-            WHERE p.sku = l.sku
-            """)
+        try moveStock(lines, set: "reserved = p.reserved - l.quantity, sold = p.sold + l.quantity", context)
     }
 
     /// Gives reserved stock back; a cancel that arrives before its order leaves a marker so the
@@ -195,16 +188,20 @@ public struct InventoryHandler: MessageHandler {
             ON CONFLICT (order_id) DO NOTHING
             """)
         guard marked == 0, let lines = try await takeReservation(orderId, becoming: "released", context) else { return }
+        try moveStock(lines, set: "reserved = p.reserved - l.quantity, available = p.available + l.quantity", context)
+        try await context.emit(
+            .stockReleased, correlationId: orderId.uuidString.lowercased(), StockReleased(orderId: orderId, lines: lines))
+    }
+
+    /// Applies `set` (SQL over `p`, the product, and `l.quantity`, the order's total of that sku) to every product of `lines`.
+    private func moveStock(_ lines: [OrderLine], set: String, _ context: HandlerContext) throws {
         context.connection.executeLater(
             """
-            UPDATE inventory.products p SET reserved = p.reserved - l.quantity, available = p.available + l.quantity,
-                version = p.version + 1, updated_at = now()
+            UPDATE inventory.products p SET \(unescaped: set), version = p.version + 1, updated_at = now()
             FROM (SELECT x->>'sku' AS sku, sum((x->>'quantity')::bigint) AS quantity
                   FROM jsonb_array_elements(\(try PostgresJSON(encoding: lines))) x GROUP BY 1) l
             WHERE p.sku = l.sku
             """)
-        try await context.emit(
-            .stockReleased, correlationId: orderId.uuidString.lowercased(), StockReleased(orderId: orderId, lines: lines))
     }
 
     /// Moves a `reserved` reservation to `status` and returns its lines; nil when it is not reserved.

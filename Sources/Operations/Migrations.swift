@@ -7,6 +7,29 @@ public struct Migration: Sendable {
 
 /// Every migration Depot knows, oldest first. Never edit one that has shipped: add a new one.
 public enum Migrations {
+    /// A service's inbox (message ids already handled) and outbox (messages committed with the
+    /// state change, published by the relay and deleted once confirmed).
+    static func inboxAndOutbox(_ schema: String) -> String {
+        """
+        CREATE TABLE \(schema).inbox (
+            message_id uuid PRIMARY KEY,
+            received_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE \(schema).outbox (
+            position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            message_id uuid NOT NULL,
+            message_type text NOT NULL,
+            exchange text NOT NULL,
+            routing_key text NOT NULL,
+            correlation_id text NOT NULL,
+            causation_id uuid,
+            traceparent text,
+            body bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        """
+    }
+
     public static let all: [Migration] = [
         Migration(
             version: 1, name: "service schemas",
@@ -22,58 +45,7 @@ public enum Migrations {
         Migration(
             version: 2, name: "order saga: services, outboxes, inboxes, event log, projections",
             sql: """
-                -- Each service: an inbox (message ids already handled) and an outbox (messages
-                -- committed with the state change, published by the relay, deleted once confirmed).
-                CREATE TABLE orders.inbox (
-                    message_id uuid PRIMARY KEY,
-                    received_at timestamptz NOT NULL DEFAULT now()
-                );
-                CREATE TABLE orders.outbox (
-                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                    message_id uuid NOT NULL,
-                    message_type text NOT NULL,
-                    exchange text NOT NULL,
-                    routing_key text NOT NULL,
-                    correlation_id text NOT NULL,
-                    causation_id uuid,
-                    traceparent text,
-                    body bytea NOT NULL,
-                    created_at timestamptz NOT NULL DEFAULT now()
-                );
-
-                CREATE TABLE inventory.inbox (
-                    message_id uuid PRIMARY KEY,
-                    received_at timestamptz NOT NULL DEFAULT now()
-                );
-                CREATE TABLE inventory.outbox (
-                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                    message_id uuid NOT NULL,
-                    message_type text NOT NULL,
-                    exchange text NOT NULL,
-                    routing_key text NOT NULL,
-                    correlation_id text NOT NULL,
-                    causation_id uuid,
-                    traceparent text,
-                    body bytea NOT NULL,
-                    created_at timestamptz NOT NULL DEFAULT now()
-                );
-
-                CREATE TABLE payments.inbox (
-                    message_id uuid PRIMARY KEY,
-                    received_at timestamptz NOT NULL DEFAULT now()
-                );
-                CREATE TABLE payments.outbox (
-                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                    message_id uuid NOT NULL,
-                    message_type text NOT NULL,
-                    exchange text NOT NULL,
-                    routing_key text NOT NULL,
-                    correlation_id text NOT NULL,
-                    causation_id uuid,
-                    traceparent text,
-                    body bytea NOT NULL,
-                    created_at timestamptz NOT NULL DEFAULT now()
-                );
+                \(["orders", "inventory", "payments"].map(inboxAndOutbox).joined(separator: "\n"))
 
                 CREATE TABLE inventory.products (
                     sku text PRIMARY KEY,

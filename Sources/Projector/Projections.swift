@@ -82,15 +82,24 @@ public struct Projections: Sendable {
 
     /// Applies `set` to an order's row, counts the event in its version, and adds it to the history.
     private func updateOrder(_ orderId: UUID, set: PostgresQuery, _ event: StoredEvent, on connection: PostgresConnection) async throws {
-        var update: PostgresQuery = "UPDATE \(unescaped: schema).orders SET "
-        update.append(set)
-        update.append(", version = version + 1, updated_at = \(event.occurredAt), position = \(event.position) WHERE id = \(orderId)")
-        connection.executeLater(update)
+        update("orders", keyColumn: "id", key: orderId, set: set, event, on: connection)
         connection.executeLater(
             """
             INSERT INTO \(unescaped: schema).order_history (order_id, position, type, occurred_at)
             VALUES (\(orderId), \(event.position), \(event.type.rawValue), \(event.occurredAt)) ON CONFLICT DO NOTHING
             """)
+    }
+
+    /// Applies `set` to one row of a projection table and stamps it with the event.
+    private func update(
+        _ table: String, keyColumn: String, key: some PostgresEncodable, set: PostgresQuery, _ event: StoredEvent,
+        on connection: PostgresConnection
+    ) {
+        var update: PostgresQuery = "UPDATE \(unescaped: schema).\(unescaped: table) SET "
+        update.append(set)
+        update.append(
+            ", version = version + 1, updated_at = \(event.occurredAt), position = \(event.position) WHERE \(unescaped: keyColumn) = \(key)")
+        connection.executeLater(update)
     }
 
     // MARK: - Products
@@ -132,10 +141,7 @@ public struct Projections: Sendable {
     }
 
     private func updateProduct(_ sku: String, set: PostgresQuery, _ event: StoredEvent, on connection: PostgresConnection) async throws {
-        var update: PostgresQuery = "UPDATE \(unescaped: schema).products SET "
-        update.append(set)
-        update.append(", version = version + 1, updated_at = \(event.occurredAt), position = \(event.position) WHERE sku = \(sku)")
-        connection.executeLater(update)
+        update("products", keyColumn: "sku", key: sku, set: set, event, on: connection)
     }
 
     private func moveStock(_ lines: [OrderLine], set: String, _ event: StoredEvent, on connection: PostgresConnection) async throws {

@@ -116,16 +116,7 @@ struct DepotBench: AsyncParsableCommand {
     // MARK: - Database
 
     func databaseLines() async throws -> [Line] {
-        let setup = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL))
-        try await setup.withConnection { connection in
-            try await connection.executeScript(
-                unescaped: """
-                    CREATE SCHEMA IF NOT EXISTS bench;
-                    CREATE TABLE IF NOT EXISTS bench.inserts (id bigserial PRIMARY KEY, n bigint NOT NULL, payload text NOT NULL);
-                    TRUNCATE bench.inserts;
-                    """)
-        }
-        await setup.shutdown()
+        try await prepareInsertTable()
         // The pool sends BEGIN in one pipelined round trip with the first statement, so the
         // reference does the same; the plain three-round-trip script is shown for context.
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-insert-pipelined.sql")
@@ -137,13 +128,7 @@ struct DepotBench: AsyncParsableCommand {
             \\endpipeline
             COMMIT;
             """.write(to: script, atomically: true, encoding: .utf8)
-        let plainScript = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-insert-plain.sql")
-        try """
-            \\set n random(1, 1000000)
-            BEGIN;
-            INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
-            COMMIT;
-            """.write(to: plainScript, atomically: true, encoding: .utf8)
+        let plainScript = try writePlainInsertScript()
 
         var lines: [Line] = []
         for clients in databaseClients.split(separator: ",").compactMap({ Int($0) }) {
@@ -168,6 +153,32 @@ struct DepotBench: AsyncParsableCommand {
             lines.append(line)
         }
         return lines
+    }
+
+    /// pgbench's script for one plain BEGIN / INSERT / COMMIT transaction.
+    func writePlainInsertScript() throws -> URL {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-insert-plain.sql")
+        try """
+            \\set n random(1, 1000000)
+            BEGIN;
+            INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
+            COMMIT;
+            """.write(to: script, atomically: true, encoding: .utf8)
+        return script
+    }
+
+    /// An empty `bench.inserts` table, the target of every database measurement.
+    func prepareInsertTable() async throws {
+        let setup = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL))
+        try await setup.withConnection { connection in
+            try await connection.executeScript(
+                unescaped: """
+                    CREATE SCHEMA IF NOT EXISTS bench;
+                    CREATE TABLE IF NOT EXISTS bench.inserts (id bigserial PRIMARY KEY, n bigint NOT NULL, payload text NOT NULL);
+                    TRUNCATE bench.inserts;
+                    """)
+        }
+        await setup.shutdown()
     }
 
     func swiftInserts(_ pool: PostgresPool, clients: Int) async throws -> Double {

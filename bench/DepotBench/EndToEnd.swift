@@ -192,24 +192,8 @@ extension DepotBench {
     }
 
     func pgbenchInsertRate(clients: Int) async throws -> Double {
-        let setup = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL))
-        try await setup.withConnection { connection in
-            try await connection.executeScript(
-                unescaped: """
-                    CREATE SCHEMA IF NOT EXISTS bench;
-                    CREATE TABLE IF NOT EXISTS bench.inserts (id bigserial PRIMARY KEY, n bigint NOT NULL, payload text NOT NULL);
-                    TRUNCATE bench.inserts;
-                    """)
-        }
-        await setup.shutdown()
-        let script = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-e2e-insert.sql")
-        try """
-            \\set n random(1, 1000000)
-            BEGIN;
-            INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
-            COMMIT;
-            """.write(to: script, atomically: true, encoding: .utf8)
-        return try pgbench(script: script.path, clients: clients)
+        try await prepareInsertTable()
+        return try pgbench(script: try writePlainInsertScript().path, clients: clients)
     }
 }
 
