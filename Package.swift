@@ -19,6 +19,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries: only AMQP imports CAMQP, only Postgres imports CLibPQ.
@@ -74,6 +79,21 @@ let package = Package(
             dependencies: ["Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // The HTTP edge: imports Messaging to publish commands and Postgres to read projections.
+        .target(
+            name: "Edge",
+            dependencies: [
+                "Messaging", "Postgres", "DepotModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Operations",
             dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
@@ -82,7 +102,7 @@ let package = Package(
         .target(
             name: "DepotApp",
             dependencies: [
-                "AMQP", "Postgres", "Operations", "Messaging", "DepotModel", "Orders", "Inventory", "Payments", "Projector",
+                "AMQP", "Postgres", "Operations", "Messaging", "DepotModel", "Orders", "Inventory", "Payments", "Projector", "Edge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -92,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "depot",
             dependencies: [
-                "DepotApp", "Operations",
+                "DepotApp", "Operations", "Edge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

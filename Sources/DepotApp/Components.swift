@@ -1,5 +1,7 @@
 import AMQP
 import DepotModel
+import Edge
+import Foundation
 import Inventory
 import Logging
 import Messaging
@@ -50,14 +52,15 @@ public struct ComponentRunner: Sendable {
     }
 
     /// Connections each component needs from the pool at most.
-    static func poolSize(for components: [Component]) -> Int {
-        components.reduce(2) { $0 + ($1 == .projector ? 2 : handlerConcurrency + 2) }
+    static func poolSize(for components: [Component], edge: Bool) -> Int {
+        components.reduce(edge ? 18 : 2) { $0 + ($1 == .projector ? 2 : handlerConcurrency + 2) }
     }
 
     /// Connects, migrates, declares the topology, and runs until SIGTERM or SIGINT; then stops
-    /// consuming, finishes what it holds, flushes the outboxes and returns.
-    public func run(_ components: [Component], extraServices: [any Service] = []) async throws {
-        let pool = try await Connections.postgres(settings, maxConnections: Self.poolSize(for: components), logger: logger)
+    /// consuming, finishes what it holds, flushes the outboxes and returns. With `edge`, also
+    /// serves the HTTP edge (signing tokens with `jwtSecret`).
+    public func run(_ components: [Component], edge jwtSecret: String? = nil, onEdgeReady: @Sendable (String) async -> Void = { _ in }) async throws {
+        let pool = try await Connections.postgres(settings, maxConnections: Self.poolSize(for: components, edge: jwtSecret != nil), logger: logger)
         let amqp: AMQPConnection
         do { amqp = try await Connections.amqp(settings, logger: logger) } catch {
             await pool.shutdown()
@@ -72,8 +75,21 @@ public struct ComponentRunner: Sendable {
                 services += made.services
                 cleanups += made.cleanups
             }
-            services += extraServices
-            logger.info("running", metadata: ["components": "\(components.map(\.rawValue).joined(separator: ", "))"])
+            if let jwtSecret {
+                let read = try await Connections.postgres(
+                    settings, url: settings.databaseReadURL, setting: "DEPOT_DATABASE_READ_URL", maxConnections: 16, logger: logger)
+                cleanups.append { await read.shutdown() }
+                services.append(
+                    EdgeServer.application(
+                        configuration: EdgeConfiguration(
+                            host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout,
+                            rateLimit: settings.rateLimit, listenConfiguration: try PostgresConfiguration(url: settings.databaseURL)),
+                        publisher: MessagePublisher(amqp: amqp), primary: pool, read: read, authority: await TokenAuthority(secret: jwtSecret),
+                        logger: logger))
+                try await Topology.declareExchanges(on: amqp)
+                await onEdgeReady("http://\(settings.httpHost):\(settings.httpPort)")
+            }
+            logger.info("running", metadata: ["components": "\((components.map(\.rawValue) + (jwtSecret == nil ? [] : ["edge"])).joined(separator: ", "))"])
             var configuration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -30,6 +30,8 @@ public struct Settings: Sendable {
     public var queueType: QueueType
     /// How long a reserved order waits for its payment before it is cancelled.
     public var paymentTimeout: Duration
+    /// Requests per second and burst per caller at the edge; nil: no limit.
+    public var rateLimit: (rate: Double, burst: Double)?
 
     public enum LogFormat: String, Sendable { case json, text }
     public enum QueueType: String, Sendable { case classic, quorum }
@@ -49,6 +51,7 @@ public struct Settings: Sendable {
         ("DEPOT_ADMIN_PORT", nil),
         ("DEPOT_QUEUE_TYPE", "classic"),
         ("DEPOT_PAYMENT_TIMEOUT", "30s"),
+        ("DEPOT_RATE_LIMIT", "100/s,burst=200"),
     ]
 
     /// Resolves every setting. `flags` maps a variable name to a command-line value.
@@ -102,11 +105,12 @@ public struct Settings: Sendable {
         do { paymentTimeout = try parseDuration(required("DEPOT_PAYMENT_TIMEOUT")) } catch {
             throw ConfigurationError(setting: "DEPOT_PAYMENT_TIMEOUT", problem: error.problem)
         }
+        let rateLimit = try parseRateLimit(required("DEPOT_RATE_LIMIT"))
         return Settings(
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
             httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
             confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType,
-            paymentTimeout: paymentTimeout)
+            paymentTimeout: paymentTimeout, rateLimit: rateLimit)
     }
 
     private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {
@@ -114,6 +118,26 @@ public struct Settings: Sendable {
             throw ConfigurationError(setting: setting, problem: "not a usable postgres:// URL (\((error as? PostgresError)?.message ?? "invalid"))")
         }
     }
+}
+
+/// Reads `100/s,burst=200` (burst defaults to twice the rate) or `0` (no limit).
+func parseRateLimit(_ text: String) throws(ConfigurationError) -> (rate: Double, burst: Double)? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    if trimmed == "0" || trimmed == "off" { return nil }
+    let parts = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    guard let first = parts.first, first.hasSuffix("/s"), let rate = Double(first.dropLast(2)), rate > 0 else {
+        throw ConfigurationError(setting: "DEPOT_RATE_LIMIT", problem: "must look like 100/s,burst=200, or 0 to turn it off")
+    }
+    var burst = rate * 2
+    if parts.count == 2 {
+        guard parts[1].hasPrefix("burst="), let value = Double(parts[1].dropFirst(6)), value >= 1 else {
+            throw ConfigurationError(setting: "DEPOT_RATE_LIMIT", problem: "burst must be a number of at least 1, as in 100/s,burst=200")
+        }
+        burst = value
+    } else if parts.count > 2 {
+        throw ConfigurationError(setting: "DEPOT_RATE_LIMIT", problem: "must look like 100/s,burst=200, or 0 to turn it off")
+    }
+    return (rate, burst)
 }
 
 /// Reads `500ms`, `5s`, `30m`, `24h` (and combinations such as `1h30m`).

@@ -25,6 +25,9 @@ public struct MessagePublisher: Sendable {
         self.amqp = amqp
     }
 
+    /// True while the broker connection is up (a publish now can be confirmed).
+    public var isConnected: Bool { amqp.isConnected }
+
     /// Returns once the broker has confirmed the message; throws on timeout or refusal.
     public func publish<Payload>(_ envelope: Envelope<Payload>, traceparent: String? = nil, timeout: Duration? = nil) async throws {
         let properties = MessageProperties.make(

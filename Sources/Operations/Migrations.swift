@@ -165,5 +165,21 @@ public enum Migrations {
                     position bigint NOT NULL
                 );
                 """),
+            Migration(
+            version: 3, name: "edge: idempotency keys",
+            sql: """
+                -- One row per (caller, Idempotency-Key): the order it names and the request in canonical form,
+                -- so a repeat gets the same order and a different body gets 409. Kept 7 days.
+                CREATE TABLE edge.idempotency_keys (
+                    subject text NOT NULL,
+                    key text NOT NULL,
+                    request text NOT NULL,
+                    order_id uuid NOT NULL,
+                    published boolean NOT NULL DEFAULT false,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (subject, key)
+                );
+                CREATE INDEX idempotency_keys_created ON edge.idempotency_keys (created_at);
+                """),
     ]
 }

@@ -15,6 +15,9 @@ public struct ProjectorHandler: BatchHandler {
 
     let projections: Projections
 
+    /// NOTIFY channel carrying, after each batch, the correlation ids it changed ("*": too many to list).
+    public static let channel = "depot_projections"
+
     public init(projections: Projections = Projections()) {
         self.projections = projections
     }
@@ -24,6 +27,11 @@ public struct ProjectorHandler: BatchHandler {
         let events = try await EventLog.append(batch.filter { !$0.type.isCommand }, on: connection)
         for event in events { try await projections.apply(event, on: connection) }
         let last = events.last?.position
-        if let last { try await projections.checkpoint(last, on: connection) }
+        if let last {
+            try await projections.checkpoint(last, on: connection)
+            // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
+            let changed = Set(events.map(\.correlationId)).sorted().joined(separator: ",")
+            connection.executeLater("SELECT pg_notify(\(Self.channel), \(changed.utf8.count < 7_000 ? changed : "*"))")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import AMQP
 import ArgumentParser
 import DepotApp
+import Edge
 import Foundation
 import Logging
 import Operations
@@ -14,7 +15,16 @@ struct All: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.all")).run(Component.allCases)
+        // Development convenience (CONTRACT §2): without DEPOT_JWT_SECRET, make one up and say so.
+        let secret = settings.jwtSecret ?? (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let generated = settings.jwtSecret == nil
+        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.all")).run(Component.allCases, edge: secret) { url in
+            let token = (try? await TokenAuthority(secret: secret).issue(subject: "admin", role: .admin, ttl: .seconds(24 * 3600))) ?? "-"
+            var lines = "edge:        \(url)  (API reference: \(url)/docs)\n"
+            if generated { lines += "jwt secret:  \(secret)  (generated; set DEPOT_JWT_SECRET to keep tokens across restarts)\n" }
+            lines += "admin token: \(token)\n"
+            FileHandle.standardOutput.write(Data(lines.utf8))
+        }
     }
 }
 
@@ -31,9 +41,20 @@ extension ComponentCommand {
     }
 }
 
-struct Edge: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "The HTTP edge: commands in, projections out.")
-    static let issue = 4
+struct Edge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The HTTP edge: commands in, projections out (DEPOT_HTTP_HOST/PORT).")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let settings = try connection.settings()
+        guard let secret = settings.jwtSecret else {
+            throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "the edge needs an HS256 key to verify bearer tokens")
+        }
+        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.edge")).run([], edge: secret) { url in
+            Logger(label: "depot.edge").info("edge listening", metadata: ["url": "\(url)"])
+        }
+    }
 }
 
 struct Orders: ComponentCommand {
@@ -118,8 +139,23 @@ struct Events: NotYetBuilt {
     static let issue = 5
 }
 
-struct Token: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Print a signed bearer token.")
-    static let issue = 4
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a bearer token signed with DEPOT_JWT_SECRET.")
+
+    @Option(help: "The caller's id (the token's sub claim).") var sub: String
+    @Option(help: "customer or admin.") var role: String
+    @Option(help: "How long the token is valid, e.g. 30m, 24h.") var ttl = "24h"
+
+    func run() async throws {
+        let settings = try Settings.resolve()
+        guard let secret = settings.jwtSecret else {
+            throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "needed to sign tokens; use the edge's secret")
+        }
+        guard let role = Caller.Role(rawValue: role) else { throw ValidationError("--role must be customer or admin") }
+        guard !sub.isEmpty else { throw ValidationError("--sub must not be empty") }
+        let duration: Duration
+        do { duration = try parseDuration(ttl) } catch { throw ValidationError("--ttl: \(error.problem)") }
+        print(try await TokenAuthority(secret: secret).issue(subject: sub, role: role, ttl: duration))
+    }
 }
 

@@ -1,0 +1,357 @@
+import DepotModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Messaging
+import Postgres
+
+/// The handlers of CONTRACT §3: commands out to the broker (202 only after the confirm),
+/// queries from the projections (never a service's own tables).
+struct EdgeRoutes: Sendable {
+    let publisher: MessagePublisher
+    let primary: PostgresPool
+    let read: PostgresPool
+    let waiters: ProjectionWaiters
+    let idempotency: IdempotencyKeys
+    let confirmTimeout: Duration
+
+    static let skuRule = "[A-Za-z0-9._-]{1,64}"
+    static func isSKU(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+    }
+
+    // MARK: - Products
+
+    func createProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        var body = try await FieldReader.body(request, context: context, allowed: ["sku", "name", "price_cents", "stock"])
+        let sku = body.string("sku", length: 1...64, pattern: Self.isSKU, rule: Self.skuRule)
+        let name = body.string("name", length: 1...200)
+        let price = body.integer("price_cents", in: 0...1_000_000_000)
+        let stock = body.integer("stock", in: 0...1_000_000_000)
+        try body.finish()
+        if try await product(sku!) != nil { throw Problem(.conflict, "product \(sku!) exists already") }
+        let id = try await send(.productCreate, correlationId: sku!, CreateProduct(sku: sku!, name: name!, priceCents: price!, stock: stock!), request)
+        return try await answer(
+            request, accepted: id, location: "/v1/products/\(sku!)", key: sku!, status: .created,
+            ready: { try await product(sku!) })
+    }
+
+    func listProducts(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let limit = try Self.limit(request)
+        var after = ""
+        if let cursor = request.uri.queryParameters["after"] { after = try Cursor.decode(String(cursor), parts: 1)[0] }
+        let rows = try await read.withConnection { connection in
+            try await connection.query(
+                "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku > \(after) ORDER BY sku LIMIT \(limit + 1)")
+        }
+        var items = try rows.map(ProductView.init)
+        var next: String?
+        if items.count > limit {
+            items.removeLast()
+            next = Cursor.encode([items.last!.sku])
+        }
+        return try json(Page(items: items, next: next))
+    }
+
+    func getProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let sku = try context.parameters.require("sku")
+        guard let view = try await product(sku) else { throw Problem.notFound("no product \(sku.prefix(64))") }
+        return try conditional(request, etag: "\"p\(view.version)\"", view)
+    }
+
+    func updateProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let sku = try context.parameters.require("sku")
+        var body = try await FieldReader.body(request, context: context, allowed: ["name", "price_cents"])
+        let name = body.string("name", required: false, length: 1...200)
+        let price = body.integer("price_cents", required: false, in: 0...1_000_000_000)
+        if body.fields.isEmpty { body.fail("body", "give name, price_cents or both") }
+        try body.finish()
+        guard let current = try await product(sku) else { throw Problem.notFound("no product \(sku.prefix(64))") }
+        let id = try await send(.productUpdate, correlationId: sku, UpdateProduct(sku: sku, name: name, priceCents: price), request)
+        return try await answer(
+            request, accepted: id, location: "/v1/products/\(sku)", key: sku, status: .ok,
+            ready: { try await product(sku).flatMap { $0.version > current.version ? $0 : nil } })
+    }
+
+    func discontinueProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let sku = try context.parameters.require("sku")
+        guard try await product(sku) != nil else { throw Problem.notFound("no product \(sku.prefix(64))") }
+        let id = try await send(.productDiscontinue, correlationId: sku, DiscontinueProduct(sku: sku), request)
+        return try await answer(
+            request, accepted: id, location: "/v1/products/\(sku)", key: sku, status: .ok,
+            ready: { try await product(sku).flatMap { $0.discontinued ? $0 : nil } })
+    }
+
+    func adjustStock(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let sku = try context.parameters.require("sku")
+        var body = try await FieldReader.body(request, context: context, allowed: ["delta"])
+        let delta = body.integer("delta", in: -1_000_000_000...1_000_000_000)
+        if delta == 0 { body.fail("delta", "must not be 0") }
+        try body.finish()
+        guard let current = try await product(sku) else { throw Problem.notFound("no product \(sku.prefix(64))") }
+        if current.stockAvailable + delta! < 0 {
+            throw Problem(.conflict, "a write-off of \(-delta!) exceeds the \(current.stockAvailable) available")
+        }
+        let id = try await send(.stockAdjust, correlationId: sku, AdjustStock(sku: sku, delta: delta!), request)
+        return try await answer(
+            request, accepted: id, location: "/v1/products/\(sku)", key: sku, status: .ok,
+            ready: { try await product(sku).flatMap { $0.version > current.version ? $0 : nil } })
+    }
+
+    func product(_ sku: String) async throws -> ProductView? {
+        try await read.withConnection { connection in
+            try await connection.query("SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku = \(sku)").first
+        }.map(ProductView.init)
+    }
+
+    // MARK: - Orders
+
+    struct OrderRequest: Encodable {
+        var lines: [OrderLine]
+        var payment: PlaceOrder.Payment
+    }
+
+    func placeOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
+            throw Problem.invalid("Idempotency-Key", "the header is required")
+        }
+        guard (1...128).contains(key.count) else { throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters") }
+        var body = try await FieldReader.body(request, context: context, allowed: ["lines", "payment"])
+        var lines: [OrderLine] = []
+        switch body.fields["lines"] {
+        case nil: body.fail("lines", "is required")
+        case .array(let items)?:
+            if !(1...50).contains(items.count) { body.fail("lines", "must have 1 to 50 lines") }
+            for (index, item) in items.prefix(50).enumerated() {
+                do {
+                    var line = try FieldReader(item, at: "lines[\(index)]", allowed: ["sku", "quantity"])
+                    let sku = line.string("sku", length: 1...64, pattern: Self.isSKU, rule: Self.skuRule)
+                    let quantity = line.integer("quantity", in: 1...1000)
+                    body.errors += line.errors
+                    if let sku, let quantity { lines.append(OrderLine(sku: sku, quantity: quantity)) }
+                } catch let problem as Problem {
+                    body.errors += problem.errors
+                }
+            }
+        case let other?: body.fail("lines", "must be an array, not \(other.typeName)")
+        }
+        var token: String?
+        switch body.fields["payment"] {
+        case nil: body.fail("payment", "is required")
+        case let value?:
+            do {
+                var payment = try FieldReader(value, at: "payment", allowed: ["token"])
+                token = payment.string("token", length: 1...128)
+                body.errors += payment.errors
+            } catch let problem as Problem {
+                body.errors += problem.errors
+            }
+        }
+        try body.finish()
+
+        let canonical = try IdempotencyKeys.canonical(OrderRequest(lines: lines, payment: .init(token: token!)))
+        let orderId: UUID
+        switch try await idempotency.claim(subject: caller.subject, key: key, request: canonical) {
+        case .conflict:
+            throw Problem(.conflict, "this Idempotency-Key was used with a different body")
+        case .order(let id, let published):
+            orderId = id
+            if !published {
+                // Not yet confirmed by the broker (first request, or one that failed): send it. A
+                // repeat names the same order id, and orders places each order once.
+                let order = PlaceOrder(orderId: id, customerId: caller.subject, lines: lines, payment: .init(token: token!))
+                _ = try await send(.orderPlace, correlationId: id.uuidString.lowercased(), order, request)
+                try await idempotency.markPublished(subject: caller.subject, key: key)
+            }
+        }
+        let id = orderId.uuidString.lowercased()
+        return try await answer(
+            request, accepted: orderId, location: "/v1/orders/\(id)", key: id, status: .created,
+            ready: { try await order(orderId).flatMap { $0.isFinal ? $0 : nil } })
+    }
+
+    func getOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let view = try await visibleOrder(context)
+        return try conditional(request, etag: "\"o\(view.version)\"", view)
+    }
+
+    func listOrders(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let limit = try Self.limit(request)
+        var customer: String? = caller.role == .admin ? nil : caller.subject
+        if let filter = request.uri.queryParameters["customer_id"].map(String.init) {
+            guard caller.role == .admin || filter == caller.subject else { throw Problem(.forbidden, "customers list their own orders only") }
+            customer = filter
+        }
+        let status = request.uri.queryParameters["status"].map(String.init)
+        if let status, !["pending", "reserved", "confirmed", "rejected", "cancelled"].contains(status) {
+            throw Problem.invalid("status", "must be pending, reserved, confirmed, rejected or cancelled")
+        }
+        var afterTime: Date?
+        var afterId: UUID?
+        if let cursor = request.uri.queryParameters["after"] {
+            let parts = try Cursor.decode(String(cursor), parts: 2)
+            guard let time = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(parts[0]), let id = UUID(uuidString: parts[1]) else {
+                throw Problem.invalid("after", "is not a cursor this API returned")
+            }
+            afterTime = time
+            afterId = id
+        }
+        let rows = try await read.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT \(unescaped: OrderView.columns) FROM projections.orders
+                WHERE (\(customer)::text IS NULL OR customer_id = \(customer))
+                  AND (\(status)::text IS NULL OR status = \(status))
+                  AND (\(afterTime)::timestamptz IS NULL OR (created_at, id) < (\(afterTime), \(afterId)))
+                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
+                """)
+        }
+        var items = try rows.map(OrderView.init)
+        var next: String?
+        if items.count > limit {
+            items.removeLast()
+            let last = items.last!
+            next = Cursor.encode([last.createdAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last.id.uuidString])
+        }
+        return try json(Page(items: items, next: next))
+    }
+
+    func cancelOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let view = try await visibleOrder(context)
+        guard !view.isFinal else { throw Problem(.conflict, "the order is \(view.status) already") }
+        let id = try await send(
+            .orderCancel, correlationId: view.id.uuidString.lowercased(), CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
+            request)
+        return try await answer(
+            request, accepted: id, location: "/v1/orders/\(view.id.uuidString.lowercased())", key: view.id.uuidString.lowercased(),
+            status: .ok, ready: { try await order(view.id).flatMap { $0.isFinal ? $0 : nil } })
+    }
+
+    func orderEvents(_ request: Request, _ context: EdgeContext) async throws -> Response {
+        let view = try await visibleOrder(context)
+        let rows = try await read.withConnection { connection in
+            try await connection.query(
+                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(view.id.uuidString.lowercased()) ORDER BY position")
+        }
+        // Each body exactly as on the broker, with its log position added in front.
+        var text = #"{"items":["#
+        for (index, row) in rows.enumerated() {
+            let body: String = try row.decode(1)
+            if index > 0 { text += "," }
+            text += #"{"position":\#(try row.decode(0, as: Int64.self)),"# + body.dropFirst()
+        }
+        text += "]}"
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The order named in the path, if the caller may see it (another customer's order is 404).
+    func visibleOrder(_ context: EdgeContext) async throws -> OrderView {
+        let caller = try context.requireCaller()
+        guard let id = UUID(uuidString: try context.parameters.require("id")), let view = try await order(id),
+            caller.role == .admin || view.customerId == caller.subject
+        else { throw Problem.notFound("no such order") }
+        return view
+    }
+
+    func order(_ id: UUID) async throws -> OrderView? {
+        try await read.withConnection { connection in
+            try await connection.query("SELECT \(unescaped: OrderView.columns) FROM projections.orders WHERE id = \(id)").first
+        }.map(OrderView.init)
+    }
+
+    // MARK: - Helpers
+
+    /// Publishes a command and returns its message id once the broker confirmed it; 503 when it
+    /// cannot (broker down, or no confirm within DEPOT_CONFIRM_TIMEOUT).
+    func send<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload, _ request: Request) async throws -> UUID {
+        guard publisher.isConnected else { throw Problem.unavailable("the broker is unreachable; nothing was sent", retryAfter: 5) }
+        let envelope = Envelope(type: type, correlationId: correlationId, causationId: nil, data: data)
+        do {
+            try await publisher.publish(envelope, traceparent: Self.traceparent(request), timeout: confirmTimeout)
+        } catch {
+            throw Problem.unavailable("the broker did not confirm the command in time; retry", retryAfter: 2)
+        }
+        return envelope.id
+    }
+
+    /// The request's W3C trace context, or a new one.
+    static func traceparent(_ request: Request) -> String {
+        if let header = request.headers[HTTPField.Name("traceparent")!], isTraceparent(header) { return header }
+        let hex = { (count: Int) in (0..<count).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined() }
+        return "00-\(hex(32))-\(hex(16))-01"
+    }
+
+    static func isTraceparent(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2 else { return false }
+        return parts.allSatisfy { $0.allSatisfy(\.isHexDigit) } && parts[1] != String(repeating: "0", count: 32)
+    }
+
+    /// 202 with `Location`, or — with `Prefer: wait=N` — the resource once the projection shows
+    /// the command's effect (`status`), still 202 after N seconds.
+    func answer<View: Encodable & Sendable>(
+        _ request: Request, accepted id: UUID, location: String, key: String, status: HTTPResponse.Status,
+        ready: @Sendable () async throws -> View?
+    ) async throws -> Response {
+        if let seconds = Self.preferredWait(request), seconds > 0 {
+            if let view = try await waiters.wait(for: key, until: .now + .seconds(seconds), check: ready) {
+                var response = try json(view, status: status)
+                response.headers[.location] = location
+                response.headers[HTTPField.Name("Preference-Applied")!] = "wait=\(seconds)"
+                return response
+            }
+        }
+        var response = try json(Accepted(id: id.uuidString.lowercased()), status: .accepted)
+        response.headers[.location] = location
+        return response
+    }
+
+    /// `Prefer: wait=N` (RFC 7240), at most 10 seconds.
+    static func preferredWait(_ request: Request) -> Int? {
+        for value in request.headers[values: HTTPField.Name("Prefer")!] {
+            for preference in value.split(separator: ",") {
+                let parts = preference.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, parts[0].lowercased() == "wait", let seconds = Int(parts[1]), seconds >= 0 { return min(seconds, 10) }
+            }
+        }
+        return nil
+    }
+
+    static func limit(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters["limit"] else { return 50 }
+        guard let limit = Int(text), (1...500).contains(limit) else { throw Problem.invalid("limit", "must be a whole number from 1 to 500") }
+        return limit
+    }
+
+    func conditional(_ request: Request, etag: String, _ view: some Encodable) throws -> Response {
+        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
+            return Response(status: .notModified, headers: [.eTag: etag])
+        }
+        var response = try json(view)
+        response.headers[.eTag] = etag
+        return response
+    }
+
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try Self.encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }()
+}

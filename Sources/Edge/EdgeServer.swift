@@ -1,0 +1,119 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Messaging
+import Metrics
+import Postgres
+import Prometheus
+import ServiceLifecycle
+
+/// The edge's configuration, resolved by the executable from DEPOT_* settings.
+public struct EdgeConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var confirmTimeout: Duration
+    /// Tokens per second and burst per caller; nil turns rate limiting off.
+    public var rateLimit: (rate: Double, burst: Double)?
+    /// Where the edge LISTENs for the projector's change notices (the primary).
+    public var listenConfiguration: PostgresConfiguration
+
+    public init(host: String, port: Int, confirmTimeout: Duration, rateLimit: (rate: Double, burst: Double)?, listenConfiguration: PostgresConfiguration) {
+        self.host = host
+        self.port = port
+        self.confirmTimeout = confirmTimeout
+        self.rateLimit = rateLimit
+        self.listenConfiguration = listenConfiguration
+    }
+}
+
+/// Builds the edge: a Hummingbird application with every route of CONTRACT §3.
+public enum EdgeServer {
+    /// One Prometheus registry per process, behind swift-metrics.
+    public static let metricsRegistry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
+    static func router(
+        configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
+        authority: TokenAuthority, waiters: ProjectionWaiters
+    ) -> Router<EdgeContext> {
+        _ = metricsRegistry
+        let routes = EdgeRoutes(
+            publisher: publisher, primary: primary, read: read, waiters: waiters, idempotency: IdempotencyKeys(pool: primary),
+            confirmTimeout: configuration.confirmTimeout)
+        let router = Router(context: EdgeContext.self)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: ProblemMiddleware(routes: RouteTable()))
+        router.add(middleware: AuthenticationMiddleware(authority: authority))
+        if let limit = configuration.rateLimit {
+            router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: limit.rate, burst: limit.burst)))
+        }
+
+        let handlers: [String: @Sendable (Request, EdgeContext) async throws -> Response] = [
+            "POST /v1/products": routes.createProduct,
+            "GET /v1/products": routes.listProducts,
+            "GET /v1/products/{sku}": routes.getProduct,
+            "PATCH /v1/products/{sku}": routes.updateProduct,
+            "DELETE /v1/products/{sku}": routes.discontinueProduct,
+            "POST /v1/products/{sku}/stock": routes.adjustStock,
+            "POST /v1/orders": routes.placeOrder,
+            "GET /v1/orders": routes.listOrders,
+            "GET /v1/orders/{id}": routes.getOrder,
+            "POST /v1/orders/{id}/cancel": routes.cancelOrder,
+            "GET /v1/orders/{id}/events": routes.orderEvents,
+            "GET /healthz": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
+            "GET /readyz": { _, _ in try await readiness(publisher: publisher, primary: primary, read: read) },
+            "GET /metrics": { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metricsRegistry.emitToBuffer())))
+            },
+            "GET /openapi.json": { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            },
+            "GET /docs": { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
+            },
+        ]
+        for route in RouteTable.all {
+            let handler = handlers["\(route.method.rawValue) \(route.path)"]!
+            router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in try await handler(request, context) }
+        }
+        return router
+    }
+
+    static func readiness(publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool) async throws -> Response {
+        var checks: [String: String] = ["broker": publisher.isConnected ? "ok" : "unreachable"]
+        for (name, pool) in [("database", primary), ("read_database", read)] {
+            do {
+                try await pool.withConnection { _ = try await $0.query("SELECT 1") }
+                checks[name] = "ok"
+            } catch {
+                checks[name] = "unreachable"
+            }
+        }
+        let ready = checks.values.allSatisfy { $0 == "ok" }
+        let body = "{" + checks.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + ",\"status\":\"\(ready ? "ready" : "not ready")\"}"
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if !ready { headers[.retryAfter] = "5" }
+        return Response(status: ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// The edge as a Hummingbird application plus the services it needs, ready for a ServiceGroup.
+    public static func application(
+        configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
+        authority: TokenAuthority, logger: Logger
+    ) -> some ApplicationProtocol {
+        let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
+        let router = router(
+            configuration: configuration, publisher: publisher, primary: primary, read: read, authority: authority, waiters: waiters)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "depot"),
+            services: [waiters], logger: logger)
+    }
+}

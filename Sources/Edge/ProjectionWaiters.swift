@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Lets requests with `Prefer: wait=N` sleep until the projector reports a change to their
+/// order or product (its NOTIFY after each batch), instead of polling the database.
+final class ProjectionWaiters: Service, Sendable {
+    private let waiting = Mutex([String: [UUID: WakeSignal]]())
+    let listenConfiguration: PostgresConfiguration
+    let logger: Logger
+
+    init(listenConfiguration: PostgresConfiguration, logger: Logger) {
+        self.listenConfiguration = listenConfiguration
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await notification in PostgresNotifications(configuration: self.listenConfiguration, channels: ["depot_projections"]) {
+                if notification.mayHaveMissedNotifications || notification.payload == "*" {
+                    self.wakeAll()
+                } else {
+                    self.wake(notification.payload.split(separator: ",").map(String.init))
+                }
+            }
+        }
+    }
+
+    /// Evaluates `check` now and after every change to `key`, until it returns a value or the
+    /// deadline passes (then one last time).
+    func wait<T: Sendable>(for key: String, until deadline: ContinuousClock.Instant, check: () async throws -> T?) async throws -> T? {
+        let id = UUID()
+        let signal = WakeSignal()
+        waiting.withLock { $0[key, default: [:]][id] = signal }
+        defer { waiting.withLock { $0[key]?[id] = nil; if $0[key]?.isEmpty == true { $0[key] = nil } } }
+        while ContinuousClock.now < deadline {
+            if let value = try await check() { return value }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await signal.wait() }
+                group.addTask { try? await Task.sleep(until: deadline) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        return try await check()
+    }
+
+    private func wake(_ keys: [String]) {
+        let signals = waiting.withLock { waiting in keys.flatMap { waiting[$0].map { Array($0.values) } ?? [] } }
+        for signal in signals { signal.signal() }
+    }
+
+    private func wakeAll() {
+        let signals = waiting.withLock { $0.values.flatMap(\.values) }
+        for signal in signals { signal.signal() }
+    }
+}
