@@ -143,7 +143,10 @@ let package = Package(
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AMQP", "Postgres", "Operations", "DepotApp", "Messaging", "DepotModel"],
+            dependencies: [
+                "AMQP", "Postgres", "Operations", "DepotApp", "Messaging", "DepotModel", "Edge",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

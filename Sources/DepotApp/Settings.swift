@@ -106,6 +106,9 @@ public struct Settings: Sendable {
             throw ConfigurationError(setting: "DEPOT_PAYMENT_TIMEOUT", problem: error.problem)
         }
         let rateLimit = try parseRateLimit(required("DEPOT_RATE_LIMIT"))
+        if let secret = value("DEPOT_JWT_SECRET"), secret.utf8.count < 32 {
+            throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "must be at least 32 bytes (an HS256 key as long as its hash)")
+        }
         return Settings(
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
             httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,

@@ -42,7 +42,11 @@ struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
     let limiter: RateLimiter
 
+    /// Probes are never limited: an orchestrator's health checks must not starve callers or be refused.
+    static let exempt: Set<String> = ["/healthz", "/readyz", "/metrics"]
+
     func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response) async throws -> Response {
+        if Self.exempt.contains(request.uri.path) { return try await next(request, context) }
         let key = context.caller.map { "sub:\($0.subject)" } ?? "addr:\(context.remoteAddress)"
         let (allowed, remaining, retryAfter) = limiter.take(key)
         let limitHeaders: HTTPFields = [
