@@ -126,7 +126,10 @@ let package = Package(
         .executableTarget(
             name: "DepotBench",
             dependencies: [
-                "AMQP", "Postgres", "Messaging", "DepotModel",
+                "AMQP", "Postgres", "Messaging", "DepotModel", "Edge",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/DepotBench",

@@ -38,7 +38,7 @@ public enum EdgeServer {
 
     static func router(
         configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, waiters: ProjectionWaiters
+        authority: TokenAuthority, waiters: ProjectionWaiters, benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> Router<EdgeContext> {
         _ = metricsRegistry
         let routes = EdgeRoutes(
@@ -79,6 +79,12 @@ public enum EdgeServer {
                 Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
             },
         ]
+        if let benchmarkConstant {
+            // Only in `depot-bench`: the trivial reference route, behind the same middleware.
+            router.get("/bench/constant") { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: benchmarkConstant())))
+            }
+        }
         for route in RouteTable.all {
             let handler = handlers["\(route.method.rawValue) \(route.path)"]!
             router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in try await handler(request, context) }
@@ -106,11 +112,12 @@ public enum EdgeServer {
     /// The edge as a Hummingbird application plus the services it needs, ready for a ServiceGroup.
     public static func application(
         configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, logger: Logger
+        authority: TokenAuthority, logger: Logger, benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> some ApplicationProtocol {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
         let router = router(
-            configuration: configuration, publisher: publisher, primary: primary, read: read, authority: authority, waiters: waiters)
+            configuration: configuration, publisher: publisher, primary: primary, read: read, authority: authority, waiters: waiters,
+            benchmarkConstant: benchmarkConstant)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "depot"),
