@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Messaging
+import Metrics
 import Postgres
 
 /// The handlers of CONTRACT §3: commands out to the broker (202 only after the confirm),
@@ -58,8 +59,32 @@ struct EdgeRoutes: Sendable {
 
     func getProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let sku = try context.parameters.require("sku")
-        guard let view = try await product(sku) else { throw Problem.notFound("no product \(sku.prefix(64))") }
-        return try conditional(request, etag: "\"p\(view.version)\"", view)
+        let entry = try await cached(sku) {
+            guard let view = try await product(sku) else { return nil }
+            return ProjectionCache.Entry(body: Array(try Self.encoder.encode(view)), etag: "\"p\(view.version)\"", owner: nil, isFinal: false)
+        }
+        guard let entry else { throw Problem.notFound("no product \(sku.prefix(64))") }
+        return conditional(request, entry)
+    }
+
+    /// A view from the cache, or read, encoded and cached (keyed by the correlation id the
+    /// projector names in its change notices: a sku or an order id).
+    func cached(_ key: String, read: () async throws -> ProjectionCache.Entry?) async throws -> ProjectionCache.Entry? {
+        let cache = waiters.cache
+        if let hit = cache.get(key) { return hit }
+        let generation = cache.generation
+        guard let entry = try await read() else { return nil }
+        cache.put(key, entry, readAt: generation)
+        return entry
+    }
+
+    func conditional(_ request: Request, _ entry: ProjectionCache.Entry) -> Response {
+        if let match = request.headers[.ifNoneMatch],
+            match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == entry.etag || $0.trimmingCharacters(in: .whitespaces) == "*" })
+        {
+            return Response(status: .notModified, headers: [.eTag: entry.etag])
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json", .eTag: entry.etag], body: .init(byteBuffer: ByteBuffer(bytes: entry.body)))
     }
 
     func updateProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
@@ -178,8 +203,14 @@ struct EdgeRoutes: Sendable {
     }
 
     func getOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
-        let view = try await visibleOrder(context)
-        return try conditional(request, etag: "\"o\(view.version)\"", view)
+        let caller = try context.requireCaller()
+        guard let id = UUID(uuidString: try context.parameters.require("id")) else { throw Problem.notFound("no such order") }
+        let entry = try await cached(id.uuidString.lowercased()) {
+            guard let view = try await order(id) else { return nil }
+            return ProjectionCache.Entry(body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.isFinal)
+        }
+        guard let entry, caller.role == .admin || entry.owner == caller.subject else { throw Problem.notFound("no such order") }
+        return conditional(request, entry)
     }
 
     func listOrders(_ request: Request, _ context: EdgeContext) async throws -> Response {
@@ -272,13 +303,20 @@ struct EdgeRoutes: Sendable {
     /// Publishes a command and returns its message id once the broker confirmed it; 503 when it
     /// cannot (broker down, or no confirm within DEPOT_CONFIRM_TIMEOUT).
     func send<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload, _ request: Request) async throws -> UUID {
-        guard publisher.isConnected else { throw Problem.unavailable("the broker is unreachable; nothing was sent", retryAfter: 5) }
+        guard publisher.isConnected else {
+            Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "broker_down")]).increment()
+            throw Problem.unavailable("the broker is unreachable; nothing was sent", retryAfter: 5)
+        }
         let envelope = Envelope(type: type, correlationId: correlationId, causationId: nil, data: data)
+        let started = ContinuousClock.now
         do {
             try await publisher.publish(envelope, traceparent: Self.traceparent(request), timeout: confirmTimeout)
         } catch {
+            Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "unconfirmed")]).increment()
             throw Problem.unavailable("the broker did not confirm the command in time; retry", retryAfter: 2)
         }
+        Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "confirmed")]).increment()
+        Timer(label: "depot_edge_confirm_seconds", dimensions: [("type", type.rawValue)]).record(duration: ContinuousClock.now - started)
         return envelope.id
     }
 
@@ -329,15 +367,6 @@ struct EdgeRoutes: Sendable {
         guard let text = request.uri.queryParameters["limit"] else { return 50 }
         guard let limit = Int(text), (1...500).contains(limit) else { throw Problem.invalid("limit", "must be a whole number from 1 to 500") }
         return limit
-    }
-
-    func conditional(_ request: Request, etag: String, _ view: some Encodable) throws -> Response {
-        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
-            return Response(status: .notModified, headers: [.eTag: etag])
-        }
-        var response = try json(view)
-        response.headers[.eTag] = etag
-        return response
     }
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -11,6 +11,8 @@ final class ProjectionWaiters: Service, Sendable {
     private let waiting = Mutex([String: [UUID: WakeSignal]]())
     let listenConfiguration: PostgresConfiguration
     let logger: Logger
+    /// Views cached by the routes, dropped here when the projector changes them.
+    let cache = ProjectionCache()
 
     init(listenConfiguration: PostgresConfiguration, logger: Logger) {
         self.listenConfiguration = listenConfiguration
@@ -21,9 +23,12 @@ final class ProjectionWaiters: Service, Sendable {
         await cancelWhenGracefulShutdown {
             for await notification in PostgresNotifications(configuration: self.listenConfiguration, channels: ["depot_projections"]) {
                 if notification.mayHaveMissedNotifications || notification.payload == "*" {
+                    self.cache.invalidateAll()
                     self.wakeAll()
                 } else {
-                    self.wake(notification.payload.split(separator: ",").map(String.init))
+                    let keys = notification.payload.split(separator: ",").map(String.init)
+                    self.cache.invalidate(keys)
+                    self.wake(keys)
                 }
             }
         }

@@ -30,8 +30,19 @@ public struct ProjectorHandler: BatchHandler {
         if let last {
             try await projections.checkpoint(last, on: connection)
             // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
-            let changed = Set(events.map(\.correlationId)).sorted().joined(separator: ",")
+            var keys = Set(events.map(\.correlationId))
+            for event in events { keys.formUnion(try Self.productsMoved(by: event)) }
+            let changed = keys.sorted().joined(separator: ",")
             connection.executeLater("SELECT pg_notify(\(Self.channel), \(changed.utf8.count < 7_000 ? changed : "*"))")
+        }
+    }
+
+    /// The skus whose stock an order's event moves (their product views change too).
+    static func productsMoved(by event: StoredEvent) throws -> [String] {
+        switch event.type {
+        case .stockReserved, .orderConfirmed: try event.decode(PricedOrder.self).data.lines.map(\.sku)
+        case .stockReleased: try event.decode(StockReleased.self).data.lines.map(\.sku)
+        default: []
         }
     }
 }

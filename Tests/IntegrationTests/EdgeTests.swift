@@ -56,6 +56,9 @@ struct EdgeTests {
             #expect(try await edge.send("POST", "/v1/products/p-2/stock", token: admin, json: #"{"delta":-100}"#).status == 409)
             let restocked = try await edge.send("POST", "/v1/products/p-2/stock", token: admin, json: #"{"delta":3}"#, headers: ["Prefer": "wait=5"])
             #expect(restocked.json["stock_available"] as? Int == 10)
+            // Reads come from a cache the projector's notices invalidate: the change shows.
+            let fresh = try await eventually { (try await edge.send("GET", "/v1/products/p-2")).json["stock_available"] as? Int == 10 }
+            #expect(fresh)
             #expect(try await edge.send("POST", "/v1/products/none/stock", token: admin, json: #"{"delta":3}"#).status == 404)
             let deleted = try await edge.send("DELETE", "/v1/products/p-1", token: admin, headers: ["Prefer": "wait=5"])
             #expect(deleted.json["discontinued"] as? Bool == true)
@@ -129,9 +132,13 @@ struct EdgeTests {
             // Orders belong to the token's subject: another customer gets 404, an admin sees it.
             let admin = try await EdgeClient.admin()
             _ = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"mine","name":"M","price_cents":10,"stock":5}"#, headers: ["Prefer": "wait=5"])
+            #expect((try await edge.send("GET", "/v1/products/mine")).json["stock_available"] as? Int == 5)  // now cached
             let placed = try await edge.send(
                 "POST", "/v1/orders", token: customer, json: #"{"lines":[{"sku":"mine","quantity":1}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "a-1", "Prefer": "wait=5"])
+            // The order moved the product's stock: its cached view was dropped too.
+            let moved = try await eventually { (try await edge.send("GET", "/v1/products/mine")).json["stock_available"] as? Int == 4 }
+            #expect(moved)
             #expect(placed.status == 201)
             #expect(placed.json["status"] as? String == "confirmed")
             #expect(placed.json["customer_id"] as? String == "customer-a")
