@@ -186,15 +186,13 @@ struct EdgeRoutes: Sendable {
         switch try await idempotency.claim(subject: caller.subject, key: key, request: canonical) {
         case .conflict:
             throw Problem(.conflict, "this Idempotency-Key was used with a different body")
-        case .order(let id, let published):
+        case .order(let id):
+            // Every request with this key sends the command with the same order id (cheaper than
+            // remembering which were confirmed): orders places an order id once, so a repeat, or
+            // a retry after a 503, is harmless.
             orderId = id
-            if !published {
-                // Not yet confirmed by the broker (first request, or one that failed): send it. A
-                // repeat names the same order id, and orders places each order once.
-                let order = PlaceOrder(orderId: id, customerId: caller.subject, lines: lines, payment: .init(token: token!))
-                _ = try await send(.orderPlace, correlationId: id.uuidString.lowercased(), order, request)
-                try await idempotency.markPublished(subject: caller.subject, key: key)
-            }
+            let order = PlaceOrder(orderId: id, customerId: caller.subject, lines: lines, payment: .init(token: token!))
+            _ = try await send(.orderPlace, correlationId: id.uuidString.lowercased(), order, request)
         }
         let id = orderId.uuidString.lowercased()
         return try await answer(

@@ -7,8 +7,8 @@ struct IdempotencyKeys: Sendable {
     let pool: PostgresPool
 
     enum Claim {
-        /// The order this key names, and whether its command is already confirmed by the broker.
-        case order(UUID, published: Bool)
+        /// The order this key names.
+        case order(UUID)
         case conflict
     }
 
@@ -23,18 +23,18 @@ struct IdempotencyKeys: Sendable {
                     INSERT INTO edge.idempotency_keys (subject, key, request, order_id)
                     VALUES (\(subject), \(key), \(request), \(candidate))
                     ON CONFLICT (subject, key) DO NOTHING
-                    RETURNING request, order_id, published
+                    RETURNING request, order_id
                 )
-                SELECT request, order_id, published FROM inserted
+                SELECT request, order_id FROM inserted
                 UNION ALL
-                SELECT request, order_id, published FROM edge.idempotency_keys
+                SELECT request, order_id FROM edge.idempotency_keys
                 WHERE subject = \(subject) AND key = \(key) AND NOT EXISTS (SELECT 1 FROM inserted)
                 """
             ).first
             guard let row else {
                 // Inserted by a transaction not yet visible to this snapshot: read again.
                 let again = try await connection.query(
-                    "SELECT request, order_id, published FROM edge.idempotency_keys WHERE subject = \(subject) AND key = \(key)"
+                    "SELECT request, order_id FROM edge.idempotency_keys WHERE subject = \(subject) AND key = \(key)"
                 ).first!
                 return try Self.claim(from: again, request: request)
             }
@@ -44,14 +44,7 @@ struct IdempotencyKeys: Sendable {
 
     private static func claim(from row: PostgresRow, request: String) throws -> Claim {
         guard try row.decode(0, as: String.self) == request else { return .conflict }
-        return .order(try row.decode(1), published: try row.decode(2))
-    }
-
-    func markPublished(subject: String, key: String) async throws {
-        try await pool.withConnection { connection in
-            try await connection.execute(
-                "UPDATE edge.idempotency_keys SET published = true WHERE subject = \(subject) AND key = \(key) AND NOT published")
-        }
+        return .order(try row.decode(1))
     }
 
     /// A request body's meaning in one canonical text (keys sorted, whitespace ignored).

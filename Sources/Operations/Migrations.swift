@@ -175,7 +175,6 @@ public enum Migrations {
                     key text NOT NULL,
                     request text NOT NULL,
                     order_id uuid NOT NULL,
-                    published boolean NOT NULL DEFAULT false,
                     created_at timestamptz NOT NULL DEFAULT now(),
                     PRIMARY KEY (subject, key)
                 );
