@@ -46,7 +46,7 @@ public enum EdgeServer {
             confirmTimeout: configuration.confirmTimeout)
         let router = Router(context: EdgeContext.self)
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: AccessLogMiddleware())  // outside the problem middleware: it sees every answer
         router.add(middleware: ProblemMiddleware(routes: RouteTable()))
         router.add(middleware: AuthenticationMiddleware(authority: authority))
         if let limit = configuration.rateLimit {
