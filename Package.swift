@@ -96,7 +96,9 @@ let package = Package(
         ),
         .target(
             name: "Operations",
-            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Postgres", "Projector", "DepotModel", "Messaging", "AMQP", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -112,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "depot",
             dependencies: [
-                "DepotApp", "Operations", "Edge",
+                "DepotApp", "Operations", "Edge", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

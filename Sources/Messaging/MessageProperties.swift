@@ -3,8 +3,8 @@ import DepotModel
 import Foundation
 
 /// The AMQP properties every Depot message carries (CONTRACT §4).
-enum MessageProperties {
-    static func make(
+public enum MessageProperties {
+    public static func make(
         id: UUID, type: String, correlationId: String, causationId: UUID?, traceparent: String?, timestamp: Date = Date()
     ) -> AMQPProperties {
         var properties = AMQPProperties.persistentJSON(messageId: id.uuidString.lowercased(), type: type)

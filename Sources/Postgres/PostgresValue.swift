@@ -165,6 +165,12 @@ public struct PostgresJSON: PostgresEncodable, PostgresDecodable, Hashable {
     }
 }
 
+extension Date {
+    /// The text PostgreSQL stores for this time in a `timestamptz` (microseconds, rounded), so a
+    /// time written inside JSON lands exactly as one bound as a parameter.
+    public var postgresTimestampText: String { PostgresTimestamp.format(self) }
+}
+
 enum PostgresTimestamp {
     /// `2026-11-24T08:33:09.123456Z`, which PostgreSQL reads in any DateStyle.
     static func format(_ date: Date) -> String {

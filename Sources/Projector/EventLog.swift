@@ -12,6 +12,15 @@ public struct StoredEvent: Sendable {
     public var occurredAt: Date
     public var body: [UInt8]
 
+    public init(position: Int64, id: UUID, type: MessageType, correlationId: String, occurredAt: Date, body: [UInt8]) {
+        self.position = position
+        self.id = id
+        self.type = type
+        self.correlationId = correlationId
+        self.occurredAt = occurredAt
+        self.body = body
+    }
+
     public func decode<Payload>(_ payload: Payload.Type) throws(EnvelopeError) -> Envelope<Payload> {
         try EnvelopeCodec.decode(body, as: payload)
     }
@@ -53,7 +62,7 @@ public enum EventLog {
                 Row(
                     ord: index, id: envelope.id, type: envelope.type.rawValue, version: envelope.version,
                     correlation_id: envelope.correlationId, causation_id: envelope.causationId,
-                    occurred_at: envelope.occurredAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+                    occurred_at: envelope.occurredAt.postgresTimestampText,
                     traceparent: message.traceparent, body: String(decoding: message.body, as: UTF8.self)))
         }
         let inserted = try await connection.query(
@@ -85,6 +94,25 @@ public enum EventLog {
     }
 
     static let lockKey: Int64 = 0x6465_706f_745f_6c6f  // "depot_lo"
+
+    /// The append lock's key, for operator work that must stop the projector briefly.
+    public static var lockKeyForOperators: Int64 { lockKey }
+
+    /// Events after `position` in log order, at most `limit` (for rebuilds and readers).
+    public static func read(after position: Int64, limit: Int, on connection: PostgresConnection) async throws -> [StoredEvent] {
+        try await connection.query(
+            """
+            SELECT position, id, type, correlation_id, occurred_at, body FROM eventlog.events
+            WHERE position > \(position) ORDER BY position LIMIT \(limit)
+            """
+        ).map { row in
+            let type: String = try row.decode(2)
+            guard let messageType = MessageType(rawValue: type) else { throw EnvelopeError(kind: .unknownType, detail: type) }
+            return StoredEvent(
+                position: try row.decode(0), id: try row.decode(1), type: messageType, correlationId: try row.decode(3),
+                occurredAt: try row.decode(4), body: Array(try row.decode(5, as: String.self).utf8))
+        }
+    }
 
     /// The newest position in the log (0 when empty).
     public static func head(on connection: PostgresConnection) async throws -> Int64 {

@@ -9,16 +9,19 @@ public struct Projections: Sendable {
     public static let names = ["orders", "products"]
 
     public let schema: String
+    /// The projections to maintain (a rebuild of one leaves the others alone).
+    public let included: Set<String>
 
-    public init(schema: String = "projections") {
+    public init(schema: String = "projections", only included: Set<String> = Set(Projections.names)) {
         self.schema = schema
+        self.included = included
     }
 
     /// Applies one event to every projection it concerns. The statements are deferred: they
     /// travel together with the transaction's next statement or its COMMIT.
     public func apply(_ event: StoredEvent, on connection: PostgresConnection) async throws {
-        try await applyToOrders(event, on: connection)
-        try await applyToProducts(event, on: connection)
+        if included.contains("orders") { try await applyToOrders(event, on: connection) }
+        if included.contains("products") { try await applyToProducts(event, on: connection) }
     }
 
     /// Records how far the projections have read.

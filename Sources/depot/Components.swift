@@ -124,20 +124,11 @@ struct Status: NotYetBuilt {
     static let issue = 5
 }
 
-struct Replay: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Rebuild projections or re-deliver stored events.")
-    static let issue = 5
-}
-
 struct DLQ: NotYetBuilt {
     static let configuration = CommandConfiguration(commandName: "dlq", abstract: "List, show, redrive or purge dead letters.")
     static let issue = 5
 }
 
-struct Events: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Read or follow the event log.")
-    static let issue = 5
-}
 
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a bearer token signed with DEPOT_JWT_SECRET.")

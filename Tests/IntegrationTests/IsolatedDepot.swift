@@ -65,6 +65,11 @@ final class IsolatedDepot: @unchecked Sendable {
     /// Starts `depot ARGUMENTS…` with this environment; output goes to a log file.
     @discardableResult
     func start(_ arguments: String..., label: String? = nil) throws -> Process {
+        try start(arguments, label: label)
+    }
+
+    @discardableResult
+    func start(_ arguments: [String], label: String? = nil) throws -> Process {
         let label = label ?? arguments.joined(separator: "-")
         let process = Process()
         process.executableURL = Self.depotBinary
@@ -80,6 +85,15 @@ final class IsolatedDepot: @unchecked Sendable {
         try process.run()
         lock.withLock { processes.append((label, process)) }
         return process
+    }
+
+    /// Runs `depot ARGUMENTS…` to its end and returns its exit status and output (stdout, then stderr).
+    func run(_ arguments: String...) async throws -> (status: Int32, output: String) {
+        let label = "run-\(UUID().uuidString.prefix(8))"
+        let process = try start(arguments, label: label)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let output = (try? String(contentsOf: logDirectory.appendingPathComponent("\(label).log"), encoding: .utf8)) ?? ""
+        return (process.terminationStatus, output)
     }
 
     /// Waits until every named queue has at least one consumer (the components are up).

@@ -1,0 +1,174 @@
+import DepotModel
+import Foundation
+import Postgres
+import Projector
+
+/// `depot replay projections`: rebuilds projections from the event log while the system runs.
+///
+/// The rebuild goes into tables aside (schema `projections_rebuild`), reading the log in
+/// position order; then, in one transaction that holds the event log's append lock (the
+/// projector waits meanwhile), it applies the events that arrived during the rebuild and swaps
+/// the new tables in. Readers see the old rows or the new ones, never a half-built projection.
+public struct ProjectionRebuild: Sendable {
+    /// What each projection name covers.
+    public static let tables: [String: [String]] = ["orders": ["orders", "order_history"], "products": ["products"]]
+    public static let asideSchema = "projections_rebuild"
+
+    public struct Progress: Sendable {
+        public var done: Int64
+        public var total: Int64
+        public var eventsPerSecond: Double
+        public var remaining: Duration? {
+            guard eventsPerSecond > 0 else { return nil }
+            return .seconds(Double(max(0, total - done)) / eventsPerSecond)
+        }
+    }
+
+    /// Rows that differ between the live projection and the rebuilt one.
+    public struct Difference: Sendable {
+        public var table: String
+        public var added: Int  // in the rebuild, not live
+        public var removed: Int  // live, not in the rebuild
+        public var different: Int  // same key, other values
+        public var samples: [String]
+        public var isEmpty: Bool { added == 0 && removed == 0 && different == 0 }
+    }
+
+    let pool: PostgresPool
+    let projections: [String]
+    let batchSize: Int
+
+    /// `projections`: names from `tables` (all when empty).
+    public init(pool: PostgresPool, projections: [String] = [], batchSize: Int = 2_000) throws {
+        let unknown = projections.filter { Self.tables[$0] == nil }
+        guard unknown.isEmpty else {
+            throw PostgresError(.invalidConfiguration, message: "unknown projection \(unknown.joined(separator: ", ")); known: orders, products")
+        }
+        self.pool = pool
+        self.projections = projections.isEmpty ? Self.tables.keys.sorted() : projections
+        self.batchSize = batchSize
+    }
+
+    var tableNames: [String] { projections.flatMap { Self.tables[$0]! } }
+    public var projectionNames: [String] { projections }
+
+    /// Rebuilds aside and switches the live projection over; returns the position it is at.
+    @discardableResult
+    public func run(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Int64 {
+        try await prepareAside()
+        let built = try await build(from: 0, progress: progress)
+        return try await switchOver(after: built)
+    }
+
+    /// Rebuilds aside (up to the head as it is now) and compares it with the live rows.
+    public func dryRun(samples: Int = 5, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [Difference] {
+        try await prepareAside()
+        let built = try await build(from: 0, progress: progress)
+        // Compare against the live rows at the same log position: hold the append lock while
+        // catching up, so the projector cannot move the live tables past the rebuild meanwhile.
+        let differences = try await pool.withTransaction { connection -> [Difference] in
+            try await connection.execute("SELECT pg_advisory_xact_lock(\(EventLog.lockKeyForOperators))")
+            _ = try await apply(after: built, on: connection)
+            var differences: [Difference] = []
+            for table in tableNames { differences.append(try await difference(table, samples: samples, on: connection)) }
+            return differences
+        }
+        try await pool.withConnection { try await $0.execute("DROP SCHEMA IF EXISTS \(unescaped: Self.asideSchema) CASCADE") }
+        return differences
+    }
+
+    func prepareAside() async throws {
+        try await pool.withTransaction { connection in
+            try await connection.execute("DROP SCHEMA IF EXISTS \(unescaped: Self.asideSchema) CASCADE")
+            try await connection.execute("CREATE SCHEMA \(unescaped: Self.asideSchema)")
+            for table in tableNames + ["checkpoints"] {
+                try await connection.execute(
+                    "CREATE TABLE \(unescaped: Self.asideSchema).\(unescaped: table) (LIKE projections.\(unescaped: table) INCLUDING ALL)")
+            }
+        }
+    }
+
+    /// Applies the log from `position` to the head as it is when the build starts, in batches.
+    func build(from position: Int64, progress: @Sendable (Progress) -> Void) async throws -> Int64 {
+        let head = try await pool.withConnection { try await EventLog.head(on: $0) }
+        let started = ContinuousClock.now
+        var at = position
+        var done: Int64 = 0
+        let total = try await pool.withConnection { connection in
+            try await connection.query("SELECT count(*) FROM eventlog.events WHERE position > \(position) AND position <= \(head)").first!.decode(0, as: Int64.self)
+        }
+        progress(Progress(done: 0, total: total, eventsPerSecond: 0))
+        while at < head {
+            let applied = try await pool.withTransaction { connection -> (Int64, Int64) in
+                let events = try await EventLog.read(after: at, limit: batchSize, on: connection).filter { $0.position <= head }
+                let target = Projections(schema: Self.asideSchema, only: Set(projections))
+                for event in events { try await target.apply(event, on: connection) }
+                return (events.last?.position ?? head, Int64(events.count))
+            }
+            at = applied.0
+            done += applied.1
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            progress(Progress(done: done, total: total, eventsPerSecond: seconds > 0 ? Double(done) / seconds : 0))
+            if applied.1 == 0 { break }
+        }
+        return max(at, head)
+    }
+
+    /// Applies every event after `position` to the aside tables on `connection`; returns the last position.
+    func apply(after position: Int64, on connection: PostgresConnection) async throws -> Int64 {
+        var at = position
+        let target = Projections(schema: Self.asideSchema, only: Set(projections))
+        while true {
+            let events = try await EventLog.read(after: at, limit: batchSize, on: connection)
+            guard let last = events.last else { return at }
+            for event in events { try await target.apply(event, on: connection) }
+            try await connection.flush()
+            at = last.position
+        }
+    }
+
+    /// Catches up under the append lock and swaps the rebuilt tables in, atomically.
+    func switchOver(after position: Int64) async throws -> Int64 {
+        try await pool.withTransaction { connection in
+            try await connection.execute("SELECT pg_advisory_xact_lock(\(EventLog.lockKeyForOperators))")
+            let last = try await apply(after: position, on: connection)
+            for table in tableNames {
+                try await connection.execute("DROP TABLE projections.\(unescaped: table)")
+                try await connection.execute("ALTER TABLE \(unescaped: Self.asideSchema).\(unescaped: table) SET SCHEMA projections")
+            }
+            for name in projections {
+                try await connection.execute(
+                    """
+                    INSERT INTO projections.checkpoints (projection, position) VALUES (\(name), \(last))
+                    ON CONFLICT (projection) DO UPDATE SET position = excluded.position
+                    """)
+            }
+            try await connection.execute("DROP SCHEMA \(unescaped: Self.asideSchema) CASCADE")
+            return last
+        }
+    }
+
+    /// Rows added, removed and changed between `projections.table` and the rebuild.
+    func difference(_ table: String, samples: Int, on connection: PostgresConnection) async throws -> Difference {
+        let key = table == "products" ? "sku" : table == "orders" ? "id" : "order_id, position"
+        let live = "projections.\(table)"
+        let aside = "\(Self.asideSchema).\(table)"
+        func count(_ sql: String) async throws -> Int {
+            try await connection.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self)
+        }
+        let added = try await count("SELECT count(*) FROM \(aside) a WHERE NOT EXISTS (SELECT 1 FROM \(live) l WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
+        let removed = try await count("SELECT count(*) FROM \(live) l WHERE NOT EXISTS (SELECT 1 FROM \(aside) a WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
+        let changedRows = try await connection.query(
+            PostgresQuery(
+                unescaped: """
+                    SELECT row_to_json(l)::text, row_to_json(a)::text FROM \(live) l JOIN \(aside) a USING (\(key))
+                    WHERE row_to_json(l)::jsonb <> row_to_json(a)::jsonb
+                    """))
+        var sampleLines: [String] = []
+        for row in changedRows.prefix(samples) {
+            sampleLines.append("live    \(try row.decode(0, as: String.self))\nrebuilt \(try row.decode(1, as: String.self))")
+        }
+        return Difference(table: table, added: added, removed: removed, different: changedRows.count, samples: sampleLines)
+    }
+}

@@ -1,0 +1,96 @@
+import AMQP
+import DepotModel
+import Foundation
+import Messaging
+import Postgres
+import Testing
+
+/// The operator CLI against a running Depot: replay, events.
+@Suite("Operator commands", .serialized)
+struct OperatorTests {
+    static let skus = (1...6).map { "op-\($0)" }
+
+    @Test func replayProjectionsRebuildsRowForRowWhileOrdersFlow() async throws {
+        let depot = try await IsolatedDepot.make(["DEPOT_PAYMENT_TIMEOUT": "60s"])
+        try depot.start("all")
+        try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
+        let client = try await SagaClient(depot)
+        try await client.createProducts(Dictionary(uniqueKeysWithValues: Self.skus.map { ($0, 150) }))
+        let first = try await client.placeMixedOrders(300, skus: Self.skus)
+        #expect(try await client.waitUntilAllFinal(first, timeout: .seconds(120)))
+
+        // A rebuild aside equals the live projections.
+        let clean = try await depot.run("replay", "projections", "--dry-run")
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(clean.output.contains("no differences"))
+
+        // A tampered row is reported, with a sample, and the exit status says so.
+        let victim = first[7]
+        try await client.pool.withConnection { try await $0.execute("UPDATE projections.orders SET status = 'pending', version = 99 WHERE id = \(victim)") }
+        let dirty = try await depot.run("replay", "projections", "--dry-run", "--projection", "orders")
+        #expect(dirty.status == 1)
+        #expect(dirty.output.contains("orders: 0 added, 0 removed, 1 different"), "\(dirty.output)")
+        #expect(dirty.output.contains(victim.uuidString.lowercased()))
+
+        // The real rebuild runs while more orders flow, and switches over atomically.
+        async let more = client.placeMixedOrders(150, skus: Self.skus, concurrency: 2, pause: .milliseconds(20))
+        let rebuilt = try await depot.run("replay", "projections")
+        #expect(rebuilt.status == 0, "\(rebuilt.output)")
+        #expect(rebuilt.output.contains("events/s"))
+        let second = try await more
+        #expect(try await client.waitUntilAllFinal(first + second, timeout: .seconds(120)))
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await client.projectedStatus(victim) != "pending")
+        let after = try await depot.run("replay", "projections", "--dry-run")
+        #expect(after.status == 0, "\(after.output)")
+        #expect(try await client.guaranteeViolations(expectedOrders: first.count + second.count) == [])
+        let products = try await depot.run("replay", "projections", "--projection", "products")
+        #expect(products.status == 0, "\(products.output)")
+        #expect(try await depot.run("replay", "projections", "--projection", "nonsense").status == 2)
+        await client.close()
+        await depot.tearDown()
+    }
+
+    @Test func replayPublishDeliversOneOrdersEventsToOneQueueInLogOrder() async throws {
+        let depot = try await IsolatedDepot.make()
+        try depot.start("all")
+        try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
+        let client = try await SagaClient(depot)
+        try await client.createProducts(["rp": 10])
+        let order = try await client.placeOrder(["rp": 1])
+        let other = try await client.placeOrder(["rp": 2], token: "tok_declined")
+        _ = try await client.finalStatus(order)
+        _ = try await client.finalStatus(other)
+        let expected = try await client.loggedEvents(order)
+
+        let queue = "replay-target"
+        try await client.amqp.declareQueue(queue)
+        let counted = try await depot.run("replay", "publish", "--queue", queue, "--order", order.uuidString, "--dry-run")
+        #expect(counted.output.contains("\(expected.count) events would be sent to \(queue)"), "\(counted.output)")
+        let published = try await depot.run("replay", "publish", "--queue", queue, "--order", order.uuidString)
+        #expect(published.status == 0, "\(published.output)")
+        #expect(published.output.contains("inbox"))
+        let consumer = try await client.amqp.consume(queue: queue)
+        var received: [String] = []
+        for try await delivery in consumer {
+            delivery.ack()
+            #expect(delivery.properties.correlationId == order.uuidString.lowercased())
+            received.append(delivery.properties.type ?? "")
+            if received.count == expected.count { break }
+        }
+        #expect(received == expected)
+        #expect(try await client.amqp.inspectQueue(queue).messageCount == 0)
+        // Nothing went to anyone else: the services did not see the events again.
+        #expect(try await depot.run("replay", "publish", "--queue", "no-such-queue", "--order", order.uuidString).status == 1)
+
+        // depot events: the log for people and for tools.
+        let lines = try await depot.run("events", "--order", order.uuidString)
+        #expect(lines.output.split(separator: "\n").filter { $0.contains(order.uuidString.lowercased()) }.count == expected.count)
+        let json = try await depot.run("events", "--type", "order.*", "--json")
+        let document = try JSONSerialization.jsonObject(with: Data(json.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
+        let types = (document?["items"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+        #expect(Set(types) == ["order.placed", "order.confirmed", "order.cancelled"])
+        await client.close()
+        await depot.tearDown()
+    }
+}
