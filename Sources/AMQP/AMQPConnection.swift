@@ -178,6 +178,18 @@ public final class AMQPConnection: Sendable {
         try await perform { session throws(AMQPError) in try session.purgeQueue(name) }
     }
 
+    /// Takes one message from a queue without removing it for good (basic.get, no auto-ack):
+    /// settle it with `settle(_:ack:)`; if the connection closes first it goes back to the queue.
+    /// Nil when the queue is empty.
+    public func get(queue: String) async throws -> FetchedMessage? {
+        try await perform { session throws(AMQPError) in try session.basicGet(queue) }
+    }
+
+    /// Acks a fetched message (it is gone) or returns it to its queue.
+    public func settle(_ message: FetchedMessage, ack: Bool) async throws {
+        try await perform { session throws(AMQPError) in try session.settleFetched(message, ack: ack) }
+    }
+
     // MARK: - Consuming
 
     /// Starts consuming a queue with manual acknowledgement.

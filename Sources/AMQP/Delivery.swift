@@ -87,3 +87,16 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
         }
     }
 }
+
+/// A message taken with `AMQPConnection.get(queue:)`, not yet settled.
+public struct FetchedMessage: Sendable {
+    public let body: [UInt8]
+    public let properties: AMQPProperties
+    public let exchange: String
+    public let routingKey: String
+    public let redelivered: Bool
+    /// Messages left in the queue after this one.
+    public let remaining: Int
+    let deliveryTag: UInt64
+    let epoch: UInt64
+}

@@ -29,6 +29,8 @@ enum TopologyItem: Equatable {
 /// them (a 404 on a declare, say) does not disturb the others.
 final class Session {
     static let adminChannel: amqp_channel_t = 1
+    /// Counts openings of the admin channel, so a basic.get tag is settled only where it is valid.
+    private var adminEpoch: UInt64 = 0
     static let publishChannel: amqp_channel_t = 2
 
     private struct ConsumerState {
@@ -214,6 +216,7 @@ final class Session {
 
         amqp_channel_open(state, Self.adminChannel)
         try check(reply: amqp_get_rpc_reply(state), context: "channel.open")
+        adminEpoch += 1
         amqp_channel_open(state, Self.publishChannel)
         try check(reply: amqp_get_rpc_reply(state), context: "channel.open")
         amqp_confirm_select(state, Self.publishChannel)
@@ -561,6 +564,7 @@ final class Session {
                 var ok = amqp_channel_close_ok_t(dummy: 0)
                 try check(status: amqp_send_method(conn, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok), context: "channel.close-ok")
                 if channel == Self.adminChannel {
+                    adminEpoch += 1  // messages fetched on the old channel can no longer be settled
                     amqp_channel_open(conn, channel)
                     try check(reply: amqp_get_rpc_reply(conn), context: "channel.open")
                 }
@@ -651,6 +655,39 @@ final class Session {
         let ok = amqp_queue_purge(conn, Self.adminChannel, arena.bytes(name))
         try checkChannelReply(Self.adminChannel, context: "queue.purge \(name)")
         return Int(ok?.pointee.message_count ?? 0)
+    }
+
+    /// basic.get on the admin channel without auto-ack: the message stays unacknowledged until
+    /// `settleFetched`, and goes back to its queue if the connection closes first.
+    func basicGet(_ queue: String) throws(AMQPError) -> FetchedMessage? {
+        let conn = try requireConnection("basic.get")
+        defer { arena.reset() }
+        let reply = amqp_basic_get(conn, Self.adminChannel, arena.bytes(queue), 0)
+        try checkChannelReply(Self.adminChannel, context: "basic.get \(queue)")
+        guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD, let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self)
+        else { return nil }
+        let tag = ok.pointee.delivery_tag
+        let exchange = String(amqpBytes: ok.pointee.exchange)
+        let routingKey = String(amqpBytes: ok.pointee.routing_key)
+        let remaining = Int(ok.pointee.message_count)
+        let redelivered = ok.pointee.redelivered != 0
+        var message = amqp_message_t()
+        let read = amqp_read_message(conn, Self.adminChannel, &message, 0)
+        try check(reply: read, context: "basic.get \(queue): reading the message")
+        defer { amqp_destroy_message(&message) }
+        return FetchedMessage(
+            body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties), exchange: exchange,
+            routingKey: routingKey, redelivered: redelivered, remaining: remaining, deliveryTag: tag, epoch: adminEpoch)
+    }
+
+    /// Acks, or returns to the queue, a message from `basicGet` (only on the connection that got it).
+    func settleFetched(_ message: FetchedMessage, ack: Bool) throws(AMQPError) {
+        let conn = try requireConnection("basic.ack")
+        guard message.epoch == adminEpoch else {
+            throw AMQPError(.connectionClosed, context: "the connection that fetched the message is gone; the broker has requeued it")
+        }
+        let status = ack ? amqp_basic_ack(conn, Self.adminChannel, message.deliveryTag, 0) : amqp_basic_nack(conn, Self.adminChannel, message.deliveryTag, 0, 1)
+        try check(status: status, context: ack ? "basic.ack" : "basic.nack")
     }
 }
 

@@ -17,7 +17,7 @@ import Operations
 public enum Component: String, Sendable, CaseIterable {
     case orders, inventory, payments, projector
 
-    /// The queue this component consumes.
+    /// The queue this component consumes, with the handlers' default retry delays.
     public var queue: QueueSpec {
         switch self {
         case .orders: OrderHandler.queue
@@ -111,7 +111,11 @@ public struct ComponentRunner: Sendable {
     public static func declareTopology(settings: Settings, on amqp: AMQPConnection) async throws -> (exchanges: [String], queues: [String]) {
         let queueType = QueueType(rawValue: settings.queueType.rawValue) ?? .classic
         try await Topology.declareExchanges(on: amqp)
-        for component in Component.allCases { try await Topology.declare(component.queue, on: amqp, queueType: queueType) }
+        for component in Component.allCases {
+            var queue = component.queue
+            queue.retryDelays = settings.retryDelays
+            try await Topology.declare(queue, on: amqp, queueType: queueType)
+        }
         return ([Exchanges.commands, Exchanges.events, Exchanges.dead], Component.allCases.map(\.queue.name))
     }
 
@@ -122,14 +126,16 @@ public struct ComponentRunner: Sendable {
     func makeServices(_ component: Component, pool: PostgresPool, amqp: AMQPConnection) async throws -> (
         services: [any Service], cleanups: [@Sendable () async -> Void]
     ) {
+        var queue = component.queue
+        queue.retryDelays = settings.retryDelays
         try await Topology.declareExchanges(on: amqp)
-        try await Topology.declare(component.queue, on: amqp, queueType: queueType)
+        try await Topology.declare(queue, on: amqp, queueType: queueType)
         var logger = self.logger
         logger[metadataKey: "component"] = "\(component.rawValue)"
 
         if component == .projector {
             let consumer = BatchConsumer(
-                queue: component.queue, handler: ProjectorHandler(), pool: pool, amqp: amqp, prefetch: max(settings.prefetch, 256),
+                queue: queue, handler: ProjectorHandler(), pool: pool, amqp: amqp, prefetch: max(settings.prefetch, 256),
                 maxBatch: 256, logger: logger)
             return ([consumer], [])
         }
@@ -155,7 +161,7 @@ public struct ComponentRunner: Sendable {
         }
         services.append(
             MessageConsumer(
-                queue: component.queue, schema: component.outboxSchema!, handler: handler, pool: pool, amqp: amqp,
+                queue: queue, schema: component.outboxSchema!, handler: handler, pool: pool, amqp: amqp,
                 prefetch: settings.prefetch, concurrency: Self.handlerConcurrency, relayWake: relay.wake, logger: logger))
         return (services, cleanups)
     }

@@ -30,6 +30,8 @@ public struct Settings: Sendable {
     public var queueType: QueueType
     /// How long a reserved order waits for its payment before it is cancelled.
     public var paymentTimeout: Duration
+    /// Delays before each retry of a failed message; after the last, it is dead-lettered.
+    public var retryDelays: [Duration]
     /// Requests per second and burst per caller at the edge; nil: no limit.
     public var rateLimit: (rate: Double, burst: Double)?
 
@@ -52,6 +54,7 @@ public struct Settings: Sendable {
         ("DEPOT_QUEUE_TYPE", "classic"),
         ("DEPOT_PAYMENT_TIMEOUT", "30s"),
         ("DEPOT_RATE_LIMIT", "100/s,burst=200"),
+        ("DEPOT_RETRY_DELAYS", "500ms,2s,10s,30s,60s"),
     ]
 
     /// Resolves every setting. `flags` maps a variable name to a command-line value.
@@ -106,6 +109,15 @@ public struct Settings: Sendable {
             throw ConfigurationError(setting: "DEPOT_PAYMENT_TIMEOUT", problem: error.problem)
         }
         let rateLimit = try parseRateLimit(required("DEPOT_RATE_LIMIT"))
+        var retryDelays: [Duration] = []
+        for part in required("DEPOT_RETRY_DELAYS").split(separator: ",") {
+            do { retryDelays.append(try parseDuration(String(part))) } catch {
+                throw ConfigurationError(setting: "DEPOT_RETRY_DELAYS", problem: "a comma-separated list of durations such as 500ms,2s,10s (\(error.problem))")
+            }
+        }
+        guard !retryDelays.isEmpty, retryDelays.allSatisfy({ $0 >= .milliseconds(1) }) else {
+            throw ConfigurationError(setting: "DEPOT_RETRY_DELAYS", problem: "needs at least one delay of 1ms or more")
+        }
         if let secret = value("DEPOT_JWT_SECRET"), secret.utf8.count < 32 {
             throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "must be at least 32 bytes (an HS256 key as long as its hash)")
         }
@@ -113,7 +125,7 @@ public struct Settings: Sendable {
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
             httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
             confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType,
-            paymentTimeout: paymentTimeout, rateLimit: rateLimit)
+            paymentTimeout: paymentTimeout, retryDelays: retryDelays, rateLimit: rateLimit)
     }
 
     private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {

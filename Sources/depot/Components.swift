@@ -124,10 +124,6 @@ struct Status: NotYetBuilt {
     static let issue = 5
 }
 
-struct DLQ: NotYetBuilt {
-    static let configuration = CommandConfiguration(commandName: "dlq", abstract: "List, show, redrive or purge dead letters.")
-    static let issue = 5
-}
 
 
 struct Token: AsyncParsableCommand {

@@ -94,3 +94,54 @@ struct OperatorTests {
         await depot.tearDown()
     }
 }
+
+@Suite("Dead letters", .serialized)
+struct DeadLetterTests {
+    @Test func deadLettersAreListedShownRedrivenWithoutLossOrDoublesAndPurged() async throws {
+        let depot = try await IsolatedDepot.make(["DEPOT_RETRY_DELAYS": "100ms"])
+        try depot.start("all")
+        try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
+        let client = try await SagaClient(depot)
+        try await client.amqp.publish(OutgoingMessage("not json", properties: .persistentJSON(messageId: "poison-1")), exchange: "", routingKey: "depot.orders")
+        // 200 restocks of a product that does not exist yet: retried once, then dead-lettered.
+        for _ in 0..<200 { try await client.send(.stockAdjust, correlationId: "late", AdjustStock(sku: "late", delta: 1)) }
+        let dead = try await eventually(timeout: .seconds(30)) {
+            let inventory = try await client.amqp.inspectQueue("depot.inventory.dead").messageCount
+            let orders = try await client.amqp.inspectQueue("depot.orders.dead").messageCount
+            return inventory == 200 && orders == 1
+        }
+        #expect(dead)
+
+        let list = try await depot.run("dlq", "list", "--json")
+        #expect(list.status == 0, "\(list.output)")
+        let document = try JSONSerialization.jsonObject(with: Data(list.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
+        let queues = (document?["queues"] as? [[String: Any]]) ?? []
+        let inventory = queues.first { $0["queue"] as? String == "depot.inventory.dead" }
+        #expect(inventory?["count"] as? Int == 200)
+        #expect((inventory?["reasons"] as? [String: Int])?.values.reduce(0, +) == 200)
+        #expect(queues.first { $0["queue"] as? String == "depot.orders.dead" }?["count"] as? Int == 1)
+
+        let shown = try await depot.run("dlq", "show", "depot.orders.dead")
+        #expect(shown.output.contains("malformed") && shown.output.contains("not json"), "\(shown.output)")
+        #expect(try await client.amqp.inspectQueue("depot.orders.dead").messageCount == 1)  // still there
+
+        // Fix the cause, then redrive; kill the first redrive midway and run it again.
+        try await client.createProducts(["late": 0])
+        let first = try depot.start(["dlq", "redrive", "depot.inventory.dead"], label: "redrive-killed")
+        _ = try await eventually(timeout: .seconds(20)) { try await client.amqp.inspectQueue("depot.inventory.dead").messageCount < 150 }
+        depot.kill(first)
+        let second = try await depot.run("dlq", "redrive", "depot.inventory.dead")
+        #expect(second.status == 0, "\(second.output)")
+        let applied = try await eventually(timeout: .seconds(30)) { try await client.stock("late").available == 200 }
+        #expect(applied)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await client.stock("late").available == 200)  // nothing doubled
+        #expect(try await client.amqp.inspectQueue("depot.inventory.dead").messageCount == 0)
+
+        #expect(try await depot.run("dlq", "purge", "depot.orders.dead", "--yes").status == 0)
+        #expect(try await client.amqp.inspectQueue("depot.orders.dead").messageCount == 0)
+        #expect(try await depot.run("dlq", "show", "no.such.dead").status == 1)
+        await client.close()
+        await depot.tearDown()
+    }
+}
