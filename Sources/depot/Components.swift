@@ -119,10 +119,6 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
-struct Status: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Queues, outbox backlog, projection lag, dead letters.")
-    static let issue = 5
-}
 
 
 

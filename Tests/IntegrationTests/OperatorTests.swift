@@ -145,3 +145,61 @@ struct DeadLetterTests {
         await depot.tearDown()
     }
 }
+
+@Suite("Status", .serialized)
+struct StatusTests {
+    func report(_ depot: IsolatedDepot) async throws -> (status: Int32, json: [String: Any]) {
+        let result = try await depot.run("status", "--json")
+        let line = result.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? "{}"
+        return (result.status, (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:])
+    }
+
+    func queue(_ json: [String: Any], _ name: String) -> [String: Any] {
+        (json["queues"] as? [[String: Any]])?.first { $0["name"] as? String == name } ?? [:]
+    }
+
+    @Test func statusShowsAStoppedConsumerAndALaggingProjection() async throws {
+        let depot = try await IsolatedDepot.make()
+        var running: [String: Process] = [:]
+        for component in ["orders", "inventory", "payments", "projector"] { running[component] = try depot.start(component) }
+        try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
+        let client = try await SagaClient(depot)
+        try await client.createProducts(["st": 100])
+        _ = try await eventually { try await client.projectedStock("st") != nil }
+        let healthy = try await report(depot)
+        #expect(healthy.status == 0)
+        #expect(healthy.json["health"] as? String == "ok")
+        #expect(queue(healthy.json, "depot.orders")["consumers"] as? Int == 1)
+
+        // Orders stopped: its queue has no consumer and grows.
+        depot.kill(running["orders"]!)
+        for _ in 0..<5 { try await client.placeOrder(["st": 1]) }
+        let stopped = try await report(depot)
+        #expect(stopped.status == 1)
+        #expect(stopped.json["health"] as? String == "failing")
+        #expect(queue(stopped.json, "depot.orders")["consumers"] as? Int == 0)
+        #expect(queue(stopped.json, "depot.orders")["depth"] as? Int == 5)
+        #expect(queue(stopped.json, "depot.orders")["health"] as? String == "failing")
+
+        // Projector stopped, orders back: events wait, the projections lag.
+        depot.kill(running["projector"]!)
+        running["orders"] = try depot.start("orders", label: "orders-again")
+        let lagging = try await eventually(timeout: .seconds(30)) {
+            let json = try await report(depot).json
+            let projection = (json["projections"] as? [[String: Any]])?.first { $0["name"] as? String == "orders" }
+            return (projection?["lag"] as? Int ?? 0) >= 10 && projection?["health"] as? String == "failing"
+        }
+        #expect(lagging)
+        // The projector back: the lag drains to zero.
+        try depot.start("projector", label: "projector-again")
+        let caughtUp = try await eventually(timeout: .seconds(30)) {
+            let json = try await report(depot).json
+            return (json["projections"] as? [[String: Any]])?.allSatisfy { $0["lag"] as? Int == 0 } ?? false
+        }
+        #expect(caughtUp)
+        let text = try await depot.run("status")
+        #expect(text.output.contains("PROJECTION") && text.output.contains("depot.orders"))
+        await client.close()
+        await depot.tearDown()
+    }
+}
