@@ -5,6 +5,7 @@ import Foundation
 import Inventory
 import Logging
 import Messaging
+import Metrics
 import Orders
 import Payments
 import Postgres
@@ -60,6 +61,7 @@ public struct ComponentRunner: Sendable {
     /// consuming, finishes what it holds, flushes the outboxes and returns. With `edge`, also
     /// serves the HTTP edge (signing tokens with `jwtSecret`).
     public func run(_ components: [Component], edge jwtSecret: String? = nil, onEdgeReady: @Sendable (String) async -> Void = { _ in }) async throws {
+        _ = EdgeServer.metricsRegistry  // bootstraps swift-metrics before any metric is created
         let pool = try await Connections.postgres(settings, maxConnections: Self.poolSize(for: components, edge: jwtSecret != nil), logger: logger)
         let amqp: AMQPConnection
         do { amqp = try await Connections.amqp(settings, logger: logger) } catch {
@@ -89,11 +91,20 @@ public struct ComponentRunner: Sendable {
                 try await Topology.declareExchanges(on: amqp)
                 await onEdgeReady("http://\(settings.httpHost):\(settings.httpPort)")
             }
+            if jwtSecret == nil, let adminPort = settings.adminPort {
+                let admin = AdminServer.application(host: settings.httpHost, port: adminPort, logger: logger) { [amqp, pool] in
+                    Gauge(label: "depot_amqp_reconnections").record(amqp.reconnections)
+                    let database = (try? await pool.withConnection { try await $0.query("SELECT 1") }) != nil
+                    return ["broker": amqp.isConnected, "database": database]
+                }
+                services.append(admin)
+                logger.info("admin endpoints", metadata: ["url": "http://\(settings.httpHost):\(adminPort)"])
+            }
             logger.info("running", metadata: ["components": "\((components.map(\.rawValue) + (jwtSecret == nil ? [] : ["edge"])).joined(separator: ", "))"])
             var configuration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            configuration.maximumGracefulShutdownDuration = .seconds(30)
+            configuration.maximumGracefulShutdownDuration = settings.shutdownGrace
             try await ServiceGroup(configuration: configuration).run()
         } catch {
             for cleanup in cleanups { await cleanup() }

@@ -30,6 +30,8 @@ public struct Settings: Sendable {
     public var queueType: QueueType
     /// How long a reserved order waits for its payment before it is cancelled.
     public var paymentTimeout: Duration
+    /// How long a graceful shutdown may take before the process stops anyway.
+    public var shutdownGrace: Duration
     /// Delays before each retry of a failed message; after the last, it is dead-lettered.
     public var retryDelays: [Duration]
     /// Requests per second and burst per caller at the edge; nil: no limit.
@@ -55,6 +57,7 @@ public struct Settings: Sendable {
         ("DEPOT_PAYMENT_TIMEOUT", "30s"),
         ("DEPOT_RATE_LIMIT", "100/s,burst=200"),
         ("DEPOT_RETRY_DELAYS", "500ms,2s,10s,30s,60s"),
+        ("DEPOT_SHUTDOWN_GRACE", "30s"),
     ]
 
     /// Resolves every setting. `flags` maps a variable name to a command-line value.
@@ -109,6 +112,10 @@ public struct Settings: Sendable {
             throw ConfigurationError(setting: "DEPOT_PAYMENT_TIMEOUT", problem: error.problem)
         }
         let rateLimit = try parseRateLimit(required("DEPOT_RATE_LIMIT"))
+        let shutdownGrace: Duration
+        do { shutdownGrace = try parseDuration(required("DEPOT_SHUTDOWN_GRACE")) } catch {
+            throw ConfigurationError(setting: "DEPOT_SHUTDOWN_GRACE", problem: error.problem)
+        }
         var retryDelays: [Duration] = []
         for part in required("DEPOT_RETRY_DELAYS").split(separator: ",") {
             do { retryDelays.append(try parseDuration(String(part))) } catch {
@@ -125,7 +132,7 @@ public struct Settings: Sendable {
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
             httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
             confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType,
-            paymentTimeout: paymentTimeout, retryDelays: retryDelays, rateLimit: rateLimit)
+            paymentTimeout: paymentTimeout, shutdownGrace: shutdownGrace, retryDelays: retryDelays, rateLimit: rateLimit)
     }
 
     private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {

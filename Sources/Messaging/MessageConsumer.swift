@@ -3,7 +3,9 @@ import DepotModel
 import Foundation
 import Logging
 import Postgres
+import Metrics
 import ServiceLifecycle
+import Tracing
 
 /// Consumes one queue and runs each delivery through a handler in ONE transaction: inbox row
 /// (a message id seen before is acked and skipped), the handler's own changes, its outbox
@@ -77,6 +79,20 @@ public final class MessageConsumer: Service, Sendable {
             return
         }
         logger[metadataKey: LogKey.messageType] = "\(message.type.rawValue)"
+        if let causation = delivery.properties.headers[MessageHeader.causationId]?.stringValue {
+            logger[metadataKey: LogKey.causationId] = "\(causation)"
+        }
+        let started = ContinuousClock.now
+        // A span per handling, a child of the trace the message carries (W3C traceparent); the
+        // process exports it if a tracer is bootstrapped, and propagation does not depend on it.
+        var span = startSpan("handle \(message.type.rawValue)", ofKind: .consumer)
+        span.attributes["messaging.destination"] = queue.name
+        span.attributes["messaging.message.id"] = message.id.uuidString.lowercased()
+        if let traceparent = message.traceparent { span.attributes["traceparent"] = traceparent }
+        defer {
+            span.end()
+            Timer(label: "depot_handling_seconds", dimensions: [("queue", queue.name)]).record(duration: ContinuousClock.now - started)
+        }
         do {
             let outcome: Outcome
             do {
@@ -95,8 +111,10 @@ public final class MessageConsumer: Service, Sendable {
             switch outcome {
             case .handled(let emitted):
                 if emitted { relayWake?.signal() }
+                Self.count(queue.name, "ok")
                 logger.debug("handled")
             case .duplicate:
+                Self.count(queue.name, "duplicate")
                 logger.debug("duplicate message skipped")
             }
         } catch let error as EnvelopeError {
@@ -108,6 +126,10 @@ public final class MessageConsumer: Service, Sendable {
         }
     }
 
+    static func count(_ queue: String, _ outcome: String) {
+        Counter(label: "depot_messages_consumed_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()
+    }
+
     private func retry(_ delivery: Delivery, message: IncomingMessage, error: any Error, logger: Logger) async {
         let attempts = message.previousAttempts + 1
         let reason = (error as? PostgresError).map { "\($0.code?.raw ?? "-"): \($0.message)" } ?? String(reflecting: error)
@@ -116,6 +138,7 @@ public final class MessageConsumer: Service, Sendable {
             return
         }
         let delay = queue.retryDelays[attempts - 1]
+        Self.count(queue.name, "retried")
         logger.warning(
             "handling failed; retrying later",
             metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(attempts)", "retry_in": "\(delay)"])
@@ -124,6 +147,7 @@ public final class MessageConsumer: Service, Sendable {
     }
 
     private func deadLetter(_ delivery: Delivery, reason: String, attempts: Int, logger: Logger) async {
+        Self.count(queue.name, "dead_lettered")
         await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(delivery, reason: reason, attempts: attempts, logger: logger)
     }
 }

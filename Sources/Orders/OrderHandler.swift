@@ -2,6 +2,7 @@ import DepotModel
 import Foundation
 import Logging
 import Messaging
+import Metrics
 import Postgres
 
 /// The orders service (schema `orders`): places orders and drives the saga.
@@ -73,7 +74,7 @@ struct OrderSteps {
 
     func advance(_ orderId: UUID, _ input: OrderSaga.Input, causationId: UUID, emit: (MessageType, any Codable & Sendable) async throws -> Void) async throws {
         let rows = try await connection.query(
-            "SELECT status, payment_token, lines, total_cents FROM orders.orders WHERE id = \(orderId) FOR UPDATE")
+            "SELECT status, payment_token, lines, total_cents, created_at FROM orders.orders WHERE id = \(orderId) FOR UPDATE")
         guard let row = rows.first else {
             // A cancel can overtake its order on the queue (deliveries are handled concurrently):
             // try again later; after the last retry the message is dead-lettered for a person to see.
@@ -82,6 +83,12 @@ struct OrderSteps {
         guard let status = OrderStatus(rawValue: try row.decode(0)) else { throw PermanentFailure("order \(orderId) has an unknown status") }
         let decision = OrderSaga.decide(status, input)
         guard decision.status != status || decision.effect != nil else { return }
+        if decision.status.isFinal {
+            // From order.place handled to the final decision.
+            let placed: Date = try row.decode(4)
+            Timer(label: "depot_order_end_to_end_seconds", dimensions: [("status", decision.status.rawValue)])
+                .recordNanoseconds(Int64(Date().timeIntervalSince(placed) * 1e9))
+        }
 
         var total: Int? = try row.decode(3, as: Int?.self)
         var pricedLines: [PricedLine]?
