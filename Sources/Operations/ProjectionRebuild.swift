@@ -37,9 +37,11 @@ public struct ProjectionRebuild: Sendable {
     let pool: PostgresPool
     let projections: [String]
     let batchSize: Int
+    /// Rebuild only the rows that events from this position on touched (each from its whole history).
+    let fromPosition: Int64?
 
     /// `projections`: names from `tables` (all when empty).
-    public init(pool: PostgresPool, projections: [String] = [], batchSize: Int = 2_000) throws {
+    public init(pool: PostgresPool, projections: [String] = [], fromPosition: Int64? = nil, batchSize: Int = 2_000) throws {
         let unknown = projections.filter { Self.tables[$0] == nil }
         guard unknown.isEmpty else {
             throw PostgresError(.invalidConfiguration, message: "unknown projection \(unknown.joined(separator: ", ")); known: orders, products")
@@ -47,6 +49,7 @@ public struct ProjectionRebuild: Sendable {
         self.pool = pool
         self.projections = projections.isEmpty ? Self.tables.keys.sorted() : projections
         self.batchSize = batchSize
+        self.fromPosition = fromPosition
     }
 
     var tableNames: [String] { projections.flatMap { Self.tables[$0]! } }
@@ -55,22 +58,47 @@ public struct ProjectionRebuild: Sendable {
     /// Rebuilds aside and switches the live projection over; returns the position it is at.
     @discardableResult
     public func run(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Int64 {
+        let keys = try await affectedKeys()
         try await prepareAside()
-        let built = try await build(from: 0, progress: progress)
-        return try await switchOver(after: built)
+        let built = try await build(from: 0, keys: keys, progress: progress)
+        return try await switchOver(after: built, keys: keys)
+    }
+
+    /// With `fromPosition`: the orders and skus that events from there on touched; nil otherwise.
+    func affectedKeys() async throws -> Set<String>? {
+        guard let fromPosition else { return nil }
+        var keys: Set<String> = []
+        var at = fromPosition - 1
+        while true {
+            let events = try await pool.withConnection { try await EventLog.read(after: at, limit: batchSize, on: $0) }
+            guard let last = events.last else { return keys }
+            for event in events {
+                keys.insert(event.correlationId)
+                keys.formUnion(try ProjectorHandler.productsMoved(by: event))
+            }
+            at = last.position
+        }
+    }
+
+    /// Whether an event shapes a row whose key is in `keys` (every event when `keys` is nil).
+    func isRelevant(_ event: StoredEvent, to keys: Set<String>?) throws -> Bool {
+        guard let keys else { return true }
+        if keys.contains(event.correlationId) { return true }
+        return try !keys.isDisjoint(with: ProjectorHandler.productsMoved(by: event))
     }
 
     /// Rebuilds aside (up to the head as it is now) and compares it with the live rows.
     public func dryRun(samples: Int = 5, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [Difference] {
+        let keys = try await affectedKeys()
         try await prepareAside()
-        let built = try await build(from: 0, progress: progress)
+        let built = try await build(from: 0, keys: keys, progress: progress)
         // Compare against the live rows at the same log position: hold the append lock while
         // catching up, so the projector cannot move the live tables past the rebuild meanwhile.
         let differences = try await pool.withTransaction { connection -> [Difference] in
             try await connection.execute("SELECT pg_advisory_xact_lock(\(EventLog.lockKeyForOperators))")
-            _ = try await apply(after: built, on: connection)
+            _ = try await apply(after: built, keys: keys, on: connection)
             var differences: [Difference] = []
-            for table in tableNames { differences.append(try await difference(table, samples: samples, on: connection)) }
+            for table in tableNames { differences.append(try await difference(table, keys: keys, samples: samples, on: connection)) }
             return differences
         }
         try await pool.withConnection { try await $0.execute("DROP SCHEMA IF EXISTS \(unescaped: Self.asideSchema) CASCADE") }
@@ -89,7 +117,7 @@ public struct ProjectionRebuild: Sendable {
     }
 
     /// Applies the log from `position` to the head as it is when the build starts, in batches.
-    func build(from position: Int64, progress: @Sendable (Progress) -> Void) async throws -> Int64 {
+    func build(from position: Int64, keys: Set<String>?, progress: @Sendable (Progress) -> Void) async throws -> Int64 {
         let head = try await pool.withConnection { try await EventLog.head(on: $0) }
         let started = ContinuousClock.now
         var at = position
@@ -102,7 +130,7 @@ public struct ProjectionRebuild: Sendable {
             let applied = try await pool.withTransaction { connection -> (Int64, Int64) in
                 let events = try await EventLog.read(after: at, limit: batchSize, on: connection).filter { $0.position <= head }
                 let target = Projections(schema: Self.asideSchema, only: Set(projections))
-                for event in events { try await target.apply(event, on: connection) }
+                for event in events where try isRelevant(event, to: keys) { try await target.apply(event, on: connection) }
                 return (events.last?.position ?? head, Int64(events.count))
             }
             at = applied.0
@@ -116,23 +144,39 @@ public struct ProjectionRebuild: Sendable {
     }
 
     /// Applies every event after `position` to the aside tables on `connection`; returns the last position.
-    func apply(after position: Int64, on connection: PostgresConnection) async throws -> Int64 {
+    func apply(after position: Int64, keys: Set<String>?, on connection: PostgresConnection) async throws -> Int64 {
         var at = position
         let target = Projections(schema: Self.asideSchema, only: Set(projections))
         while true {
             let events = try await EventLog.read(after: at, limit: batchSize, on: connection)
             guard let last = events.last else { return at }
-            for event in events { try await target.apply(event, on: connection) }
+            for event in events where try isRelevant(event, to: keys) { try await target.apply(event, on: connection) }
             try await connection.flush()
             at = last.position
         }
     }
 
     /// Catches up under the append lock and swaps the rebuilt tables in, atomically.
-    func switchOver(after position: Int64) async throws -> Int64 {
+    func switchOver(after position: Int64, keys: Set<String>?) async throws -> Int64 {
         try await pool.withTransaction { connection in
             try await connection.execute("SELECT pg_advisory_xact_lock(\(EventLog.lockKeyForOperators))")
-            let last = try await apply(after: position, on: connection)
+            let last = try await apply(after: position, keys: keys, on: connection)
+            if let keys {
+                // A tail rebuild replaces only the rows it rebuilt.
+                let list = try PostgresJSON(encoding: keys.sorted())
+                for table in tableNames {
+                    let key = Self.keyColumn(table)
+                    try await connection.execute(
+                        "DELETE FROM projections.\(unescaped: table) WHERE \(unescaped: key)::text IN (SELECT jsonb_array_elements_text(\(list)))")
+                    try await connection.execute(
+                        """
+                        INSERT INTO projections.\(unescaped: table) SELECT * FROM \(unescaped: Self.asideSchema).\(unescaped: table)
+                        WHERE \(unescaped: key)::text IN (SELECT jsonb_array_elements_text(\(list)))
+                        """)
+                }
+                try await connection.execute("DROP SCHEMA \(unescaped: Self.asideSchema) CASCADE")
+                return last
+            }
             for table in tableNames {
                 try await connection.execute("DROP TABLE projections.\(unescaped: table)")
                 try await connection.execute("ALTER TABLE \(unescaped: Self.asideSchema).\(unescaped: table) SET SCHEMA projections")
@@ -150,19 +194,31 @@ public struct ProjectionRebuild: Sendable {
     }
 
     /// Rows added, removed and changed between `projections.table` and the rebuild.
-    func difference(_ table: String, samples: Int, on connection: PostgresConnection) async throws -> Difference {
+    /// The column naming the order or product a row belongs to.
+    static func keyColumn(_ table: String) -> String {
+        table == "products" ? "sku" : table == "orders" ? "id" : "order_id"
+    }
+
+    func difference(_ table: String, keys: Set<String>?, samples: Int, on connection: PostgresConnection) async throws -> Difference {
         let key = table == "products" ? "sku" : table == "orders" ? "id" : "order_id, position"
-        let live = "projections.\(table)"
-        let aside = "\(Self.asideSchema).\(table)"
+        var live = "projections.\(table)"
+        var aside = "\(Self.asideSchema).\(table)"
+        if let keys {
+            // Only the rows a tail rebuild covers (keys are uuids and skus: [A-Za-z0-9._-]).
+            let list = keys.sorted().filter { $0.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) } }.map { "'\($0)'" }.joined(separator: ",")
+            let filter = list.isEmpty ? "false" : "\(Self.keyColumn(table))::text IN (\(list))"
+            live = "(SELECT * FROM projections.\(table) WHERE \(filter))"
+            aside = "(SELECT * FROM \(Self.asideSchema).\(table) WHERE \(filter))"
+        }
         func count(_ sql: String) async throws -> Int {
             try await connection.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self)
         }
-        let added = try await count("SELECT count(*) FROM \(aside) a WHERE NOT EXISTS (SELECT 1 FROM \(live) l WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
-        let removed = try await count("SELECT count(*) FROM \(live) l WHERE NOT EXISTS (SELECT 1 FROM \(aside) a WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
+        let added = try await count("SELECT count(*) FROM \(aside) AS a WHERE NOT EXISTS (SELECT 1 FROM \(live) AS l WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
+        let removed = try await count("SELECT count(*) FROM \(live) AS l WHERE NOT EXISTS (SELECT 1 FROM \(aside) AS a WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
         let changedRows = try await connection.query(
             PostgresQuery(
                 unescaped: """
-                    SELECT row_to_json(l)::text, row_to_json(a)::text FROM \(live) l JOIN \(aside) a USING (\(key))
+                    SELECT row_to_json(l)::text, row_to_json(a)::text FROM \(live) AS l JOIN \(aside) AS a USING (\(key))
                     WHERE row_to_json(l)::jsonb <> row_to_json(a)::jsonb
                     """))
         var sampleLines: [String] = []

@@ -38,7 +38,7 @@ public struct ProjectorHandler: BatchHandler {
     }
 
     /// The skus whose stock an order's event moves (their product views change too).
-    static func productsMoved(by event: StoredEvent) throws -> [String] {
+    public static func productsMoved(by event: StoredEvent) throws -> [String] {
         switch event.type {
         case .stockReserved, .orderConfirmed: try event.decode(PricedOrder.self).data.lines.map(\.sku)
         case .stockReleased: try event.decode(StockReleased.self).data.lines.map(\.sku)

@@ -22,6 +22,8 @@ struct ReplayProjections: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Rebuild only this projection: orders or products (default: all).") var projection: [String] = []
+    @Option(help: "Rebuild only the rows that events from this log position on touched (each from its whole history).")
+    var fromPosition: Int64?
     @Flag(help: "Rebuild aside and print what would change; change nothing.") var dryRun = false
 
     func run() async throws {
@@ -29,7 +31,8 @@ struct ReplayProjections: AsyncParsableCommand {
         let pool = try await Connections.postgres(settings, maxConnections: 2, logger: Logger(label: "depot.replay"))
         defer { Task { await pool.shutdown() } }
         let rebuild: ProjectionRebuild
-        do { rebuild = try ProjectionRebuild(pool: pool, projections: projection) } catch let error as PostgresError {
+        if let fromPosition, fromPosition < 1 { throw ValidationError("--from-position must be 1 or more") }
+        do { rebuild = try ProjectionRebuild(pool: pool, projections: projection, fromPosition: fromPosition) } catch let error as PostgresError {
             throw ValidationError(error.message)
         }
         let reporter = ProgressReporter(label: dryRun ? "rebuilding aside (dry run)" : "rebuilding")

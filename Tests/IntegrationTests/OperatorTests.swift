@@ -15,8 +15,8 @@ struct OperatorTests {
         try depot.start("all")
         try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
         let client = try await SagaClient(depot)
-        try await client.createProducts(Dictionary(uniqueKeysWithValues: Self.skus.map { ($0, 150) }))
-        let first = try await client.placeMixedOrders(300, skus: Self.skus)
+        try await client.createProducts(Dictionary(uniqueKeysWithValues: Self.skus.map { ($0, 600) }))
+        let first = try await client.placeMixedOrders(1_500, skus: Self.skus)
         #expect(try await client.waitUntilAllFinal(first, timeout: .seconds(120)))
 
         // A rebuild aside equals the live projections.
@@ -33,7 +33,7 @@ struct OperatorTests {
         #expect(dirty.output.contains(victim.uuidString.lowercased()))
 
         // The real rebuild runs while more orders flow, and switches over atomically.
-        async let more = client.placeMixedOrders(150, skus: Self.skus, concurrency: 2, pause: .milliseconds(20))
+        async let more = client.placeMixedOrders(500, skus: Self.skus, concurrency: 4, pause: .milliseconds(5))
         let rebuilt = try await depot.run("replay", "projections")
         #expect(rebuilt.status == 0, "\(rebuilt.output)")
         #expect(rebuilt.output.contains("events/s"))
@@ -46,6 +46,19 @@ struct OperatorTests {
         #expect(try await client.guaranteeViolations(expectedOrders: first.count + second.count) == [])
         let products = try await depot.run("replay", "projections", "--projection", "products")
         #expect(products.status == 0, "\(products.output)")
+
+        // A tail rebuild: only the rows touched from a position on, each from its whole history.
+        let tampered = first[42]
+        try await client.pool.withConnection { try await $0.execute("UPDATE projections.orders SET reason = 'tampered' WHERE id = \(tampered)") }
+        let position = try await client.pool.withConnection { connection in
+            try await connection.query(
+                "SELECT max(position) FROM eventlog.events WHERE correlation_id = \(tampered.uuidString.lowercased())").first!.decode(0, as: Int.self)
+        }
+        let tailDry = try await depot.run("replay", "projections", "--from-position", "\(position)", "--dry-run")
+        #expect(tailDry.status == 1 && tailDry.output.contains("1 different"), "\(tailDry.output)")
+        let tail = try await depot.run("replay", "projections", "--from-position", "\(position)")
+        #expect(tail.status == 0, "\(tail.output)")
+        #expect(try await depot.run("replay", "projections", "--dry-run").status == 0)
         #expect(try await depot.run("replay", "projections", "--projection", "nonsense").status == 2)
         await client.close()
         await depot.tearDown()
