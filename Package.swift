@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "DepotBench",
             dependencies: [
-                "AMQP", "Postgres", "Messaging", "DepotModel", "Edge",
+                "AMQP", "Postgres", "Messaging", "DepotModel", "Edge", "Operations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

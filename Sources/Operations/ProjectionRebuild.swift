@@ -130,7 +130,7 @@ public struct ProjectionRebuild: Sendable {
             let applied = try await pool.withTransaction { connection -> (Int64, Int64) in
                 let events = try await EventLog.read(after: at, limit: batchSize, on: connection).filter { $0.position <= head }
                 let target = Projections(schema: Self.asideSchema, only: Set(projections))
-                for event in events where try isRelevant(event, to: keys) { try await target.apply(event, on: connection) }
+                try await target.apply(try events.filter { try isRelevant($0, to: keys) }, on: connection)
                 return (events.last?.position ?? head, Int64(events.count))
             }
             at = applied.0
@@ -150,7 +150,7 @@ public struct ProjectionRebuild: Sendable {
         while true {
             let events = try await EventLog.read(after: at, limit: batchSize, on: connection)
             guard let last = events.last else { return at }
-            for event in events where try isRelevant(event, to: keys) { try await target.apply(event, on: connection) }
+            try await target.apply(try events.filter { try isRelevant($0, to: keys) }, on: connection)
             try await connection.flush()
             at = last.position
         }

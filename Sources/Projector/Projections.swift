@@ -5,6 +5,10 @@ import Postgres
 /// The read models, kept as a pure function of the event log: every value comes from the
 /// events (times are the events' `occurred_at`), so applying the log again in order gives the
 /// same rows. `schema` is where the tables are: `projections` live, another one for a rebuild.
+///
+/// A batch is applied set-wise: the rows its events touch are read in one statement per table,
+/// the events are folded into them in memory, in log order, and the results are written back in
+/// one upsert per table — a few statements per batch whatever its size.
 public struct Projections: Sendable {
     public static let names = ["orders", "products"]
 
@@ -17,11 +21,17 @@ public struct Projections: Sendable {
         self.included = included
     }
 
-    /// Applies one event to every projection it concerns. The statements are deferred: they
-    /// travel together with the transaction's next statement or its COMMIT.
+    /// Applies one event to every projection it concerns.
     public func apply(_ event: StoredEvent, on connection: PostgresConnection) async throws {
-        if included.contains("orders") { try await applyToOrders(event, on: connection) }
-        if included.contains("products") { try await applyToProducts(event, on: connection) }
+        try await apply([event], on: connection)
+    }
+
+    /// Applies events, in the order given (log order), to every projection they concern. The
+    /// writes are deferred: they travel with the transaction's next statement or its COMMIT.
+    public func apply(_ events: [StoredEvent], on connection: PostgresConnection) async throws {
+        guard !events.isEmpty else { return }
+        if included.contains("orders") { try await applyToOrders(events, on: connection) }
+        if included.contains("products") { try await applyToProducts(events, on: connection) }
     }
 
     /// Records how far the projections have read.
@@ -34,127 +44,216 @@ public struct Projections: Sendable {
             """)
     }
 
+    static let orderEvents: Set<MessageType> = [
+        .orderPlaced, .stockReserved, .stockRejected, .stockReleased, .paymentRequested, .paymentSettled, .paymentDeclined,
+        .paymentRefunded, .orderConfirmed, .orderRejected, .orderCancelled,
+    ]
+
     // MARK: - Orders
 
-    private func applyToOrders(_ event: StoredEvent, on connection: PostgresConnection) async throws {
-        let s = schema
-        let at = event.occurredAt
-        let position = event.position
-        switch event.type {
-        case .orderPlaced:
-            let placed = try event.decode(OrderPlaced.self).data
+    /// One row of `orders`, as JSON for `jsonb_populate_recordset`.
+    struct OrderRow: Codable {
+        struct Line: Codable {
+            var sku: String
+            var quantity: Int
+            var unit_price_cents: Int?
+        }
+        var id: UUID
+        var customer_id: String
+        var status: String
+        var lines: [Line]
+        var total_cents: Int?
+        var payment_status: String
+        var payment_reference: String?
+        var reason: String?
+        var created_at: String
+        var updated_at: String
+        var version: Int64
+        var position: Int64
+    }
+
+    struct HistoryRow: Codable {
+        var order_id: UUID
+        var position: Int64
+        var type: String
+        var occurred_at: String
+    }
+
+    private func applyToOrders(_ events: [StoredEvent], on connection: PostgresConnection) async throws {
+        let relevant = events.filter { Self.orderEvents.contains($0.type) && UUID(uuidString: $0.correlationId) != nil }
+        guard !relevant.isEmpty else { return }
+        let ids = Set(relevant.map { $0.correlationId.lowercased() })
+        var rows: [String: OrderRow] = [:]
+        for row in try await connection.query(
+            """
+            SELECT row_to_json(o)::text FROM \(unescaped: schema).orders o
+            WHERE id IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: ids.sorted())))::uuid)
+            """)
+        {
+            let order = try JSONDecoder().decode(OrderRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
+            rows[order.id.uuidString.lowercased()] = order
+        }
+        var changed: Set<String> = []
+        var history: [HistoryRow] = []
+        for event in relevant {
+            let key = event.correlationId.lowercased()
+            let at = event.occurredAt.postgresTimestampText
+            history.append(HistoryRow(order_id: UUID(uuidString: key)!, position: event.position, type: event.type.rawValue, occurred_at: at))
+            if event.type == .orderPlaced {
+                guard rows[key] == nil else { continue }  // placed once
+                let placed = try event.decode(OrderPlaced.self).data
+                rows[key] = OrderRow(
+                    id: placed.orderId, customer_id: placed.customerId, status: "pending",
+                    lines: placed.lines.map { .init(sku: $0.sku, quantity: $0.quantity) }, total_cents: nil, payment_status: "none",
+                    payment_reference: nil, reason: nil, created_at: at, updated_at: at, version: 1, position: event.position)
+                changed.insert(key)
+                continue
+            }
+            guard var order = rows[key] else { continue }  // not placed (yet): nothing to update
+            switch event.type {
+            case .stockReserved:
+                let reserved = try event.decode(StockReserved.self).data
+                // A reservation can land after the customer's cancel: the order stays cancelled.
+                if order.status == "pending" { order.status = "reserved" }
+                order.lines = reserved.lines.map { .init(sku: $0.sku, quantity: $0.quantity, unit_price_cents: $0.unitPriceCents) }
+                order.total_cents = reserved.totalCents
+            case .paymentRequested: order.payment_status = "pending"
+            case .paymentSettled:
+                order.payment_status = "settled"
+                order.payment_reference = try event.decode(PaymentSettled.self).data.reference
+            case .paymentDeclined: order.payment_status = "declined"
+            case .orderConfirmed: order.status = "confirmed"
+            case .orderRejected:
+                order.status = "rejected"
+                order.reason = try event.decode(OrderEnded.self).data.reason
+            case .orderCancelled:
+                order.status = "cancelled"
+                order.reason = try event.decode(OrderEnded.self).data.reason
+            default: break  // stock.rejected, stock.released, payment.refunded: history and version only
+            }
+            order.version += 1
+            order.updated_at = at
+            order.position = event.position
+            rows[key] = order
+            changed.insert(key)
+        }
+        if !changed.isEmpty {
+            let written = changed.sorted().map { rows[$0]! }
             connection.executeLater(
                 """
-                INSERT INTO \(unescaped: s).orders
-                    (id, customer_id, status, lines, payment_status, created_at, updated_at, version, position)
-                VALUES (\(placed.orderId), \(placed.customerId), 'pending', \(try PostgresJSON(encoding: placed.lines)), 'none',
-                        \(at), \(at), 1, \(position))
-                ON CONFLICT (id) DO NOTHING
+                INSERT INTO \(unescaped: schema).orders
+                SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: schema).orders, \(try PostgresJSON(encoding: written)))
+                ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, status = excluded.status, lines = excluded.lines,
+                    total_cents = excluded.total_cents, payment_status = excluded.payment_status, payment_reference = excluded.payment_reference,
+                    reason = excluded.reason, created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version,
+                    position = excluded.position
                 """)
-        case .stockReserved:
-            let reserved = try event.decode(StockReserved.self).data
-            try await updateOrder(
-                reserved.orderId,
-                // A reservation can land after the customer's cancel: the order stays cancelled.
-                set: "status = CASE WHEN status = 'pending' THEN 'reserved' ELSE status END, lines = \(try PostgresJSON(encoding: reserved.lines)), total_cents = \(reserved.totalCents)",
-                event, on: connection)
-        case .paymentRequested:
-            try await updateOrder(try event.decode(PaymentRequested.self).data.orderId, set: "payment_status = 'pending'", event, on: connection)
-        case .paymentSettled:
-            let settled = try event.decode(PaymentSettled.self).data
-            try await updateOrder(
-                settled.orderId, set: "payment_status = 'settled', payment_reference = \(settled.reference)", event, on: connection)
-        case .paymentDeclined:
-            try await updateOrder(try event.decode(PaymentDeclined.self).data.orderId, set: "payment_status = 'declined'", event, on: connection)
-        case .orderConfirmed:
-            try await updateOrder(try event.decode(OrderConfirmed.self).data.orderId, set: "status = 'confirmed'", event, on: connection)
-        case .orderRejected:
-            let ended = try event.decode(OrderEnded.self).data
-            try await updateOrder(ended.orderId, set: "status = 'rejected', reason = \(ended.reason)", event, on: connection)
-        case .orderCancelled:
-            let ended = try event.decode(OrderEnded.self).data
-            try await updateOrder(ended.orderId, set: "status = 'cancelled', reason = \(ended.reason)", event, on: connection)
-        case .stockRejected, .stockReleased, .paymentRefunded:
-            // In the history only.
-            guard let orderId = UUID(uuidString: event.correlationId) else { return }
-            try await updateOrder(orderId, set: "reason = reason", event, on: connection)
-        default:
-            return
         }
-    }
-
-    /// Applies `set` to an order's row, counts the event in its version, and adds it to the history.
-    private func updateOrder(_ orderId: UUID, set: PostgresQuery, _ event: StoredEvent, on connection: PostgresConnection) async throws {
-        update("orders", keyColumn: "id", key: orderId, set: set, event, on: connection)
         connection.executeLater(
             """
-            INSERT INTO \(unescaped: schema).order_history (order_id, position, type, occurred_at)
-            VALUES (\(orderId), \(event.position), \(event.type.rawValue), \(event.occurredAt)) ON CONFLICT DO NOTHING
+            INSERT INTO \(unescaped: schema).order_history
+            SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: schema).order_history, \(try PostgresJSON(encoding: history)))
+            ON CONFLICT DO NOTHING
             """)
-    }
-
-    /// Applies `set` to one row of a projection table and stamps it with the event.
-    private func update(
-        _ table: String, keyColumn: String, key: some PostgresEncodable, set: PostgresQuery, _ event: StoredEvent,
-        on connection: PostgresConnection
-    ) {
-        var update: PostgresQuery = "UPDATE \(unescaped: schema).\(unescaped: table) SET "
-        update.append(set)
-        update.append(
-            ", version = version + 1, updated_at = \(event.occurredAt), position = \(event.position) WHERE \(unescaped: keyColumn) = \(key)")
-        connection.executeLater(update)
     }
 
     // MARK: - Products
 
-    private func applyToProducts(_ event: StoredEvent, on connection: PostgresConnection) async throws {
-        let s = schema
-        let at = event.occurredAt
-        let position = event.position
-        switch event.type {
-        case .productCreated:
-            let created = try event.decode(ProductCreated.self).data
-            connection.executeLater(
-                """
-                INSERT INTO \(unescaped: s).products
-                    (sku, name, price_cents, stock_available, stock_reserved, stock_sold, discontinued, version, updated_at, position)
-                VALUES (\(created.sku), \(created.name), \(created.priceCents), \(created.stock), 0, 0, false, 1, \(at), \(position))
-                ON CONFLICT (sku) DO NOTHING
-                """)
-        case .productUpdated:
-            let updated = try event.decode(ProductUpdated.self).data
-            try await updateProduct(updated.sku, set: "name = \(updated.name), price_cents = \(updated.priceCents)", event, on: connection)
-        case .productDiscontinued:
-            try await updateProduct(try event.decode(ProductDiscontinued.self).data.sku, set: "discontinued = true", event, on: connection)
-        case .stockAdjusted:
-            let adjusted = try event.decode(StockAdjusted.self).data
-            try await updateProduct(adjusted.sku, set: "stock_available = stock_available + \(adjusted.delta)", event, on: connection)
-        case .stockReserved:
-            let lines = try event.decode(StockReserved.self).data.lines.map { OrderLine(sku: $0.sku, quantity: $0.quantity) }
-            try await moveStock(lines, set: "stock_available = p.stock_available - l.quantity, stock_reserved = p.stock_reserved + l.quantity", event, on: connection)
-        case .stockReleased:
-            let lines = try event.decode(StockReleased.self).data.lines
-            try await moveStock(lines, set: "stock_available = p.stock_available + l.quantity, stock_reserved = p.stock_reserved - l.quantity", event, on: connection)
-        case .orderConfirmed:
-            let lines = try event.decode(OrderConfirmed.self).data.lines.map { OrderLine(sku: $0.sku, quantity: $0.quantity) }
-            try await moveStock(lines, set: "stock_reserved = p.stock_reserved - l.quantity, stock_sold = p.stock_sold + l.quantity", event, on: connection)
-        default:
-            return
+    struct ProductRow: Codable {
+        var sku: String
+        var name: String
+        var price_cents: Int
+        var stock_available: Int64
+        var stock_reserved: Int64
+        var stock_sold: Int64
+        var discontinued: Bool
+        var version: Int64
+        var updated_at: String
+        var position: Int64
+    }
+
+    private func applyToProducts(_ events: [StoredEvent], on connection: PostgresConnection) async throws {
+        // What each event does to which skus, decoded once.
+        var effects: [(StoredEvent, [(sku: String, quantity: Int)])] = []
+        var skus: Set<String> = []
+        for event in events {
+            switch event.type {
+            case .productCreated, .productUpdated, .productDiscontinued, .stockAdjusted:
+                effects.append((event, [(event.correlationId, 0)]))
+                skus.insert(event.correlationId)
+            case .stockReserved, .orderConfirmed:
+                let lines = try event.decode(PricedOrder.self).data.lines.map { (sku: $0.sku, quantity: $0.quantity) }
+                effects.append((event, lines))
+                skus.formUnion(lines.map(\.sku))
+            case .stockReleased:
+                let lines = try event.decode(StockReleased.self).data.lines.map { (sku: $0.sku, quantity: $0.quantity) }
+                effects.append((event, lines))
+                skus.formUnion(lines.map(\.sku))
+            default: continue
+            }
         }
-    }
-
-    private func updateProduct(_ sku: String, set: PostgresQuery, _ event: StoredEvent, on connection: PostgresConnection) async throws {
-        update("products", keyColumn: "sku", key: sku, set: set, event, on: connection)
-    }
-
-    private func moveStock(_ lines: [OrderLine], set: String, _ event: StoredEvent, on connection: PostgresConnection) async throws {
+        guard !effects.isEmpty else { return }
+        var rows: [String: ProductRow] = [:]
+        for row in try await connection.query(
+            """
+            SELECT row_to_json(p)::text FROM \(unescaped: schema).products p
+            WHERE sku IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: skus.sorted()))))
+            """)
+        {
+            let product = try JSONDecoder().decode(ProductRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
+            rows[product.sku] = product
+        }
+        var changed: Set<String> = []
+        for (event, lines) in effects {
+            let at = event.occurredAt.postgresTimestampText
+            if event.type == .productCreated {
+                guard rows[event.correlationId] == nil else { continue }
+                let created = try event.decode(ProductCreated.self).data
+                rows[created.sku] = ProductRow(
+                    sku: created.sku, name: created.name, price_cents: created.priceCents, stock_available: Int64(created.stock), stock_reserved: 0,
+                    stock_sold: 0, discontinued: false, version: 1, updated_at: at, position: event.position)
+                changed.insert(created.sku)
+                continue
+            }
+            // Quantities per sku: one order's lines may name a sku twice.
+            var quantities: [String: Int64] = [:]
+            for line in lines { quantities[line.sku, default: 0] += Int64(line.quantity) }
+            for (sku, quantity) in quantities {
+                guard var product = rows[sku] else { continue }  // unknown product: nothing to update
+                switch event.type {
+                case .productUpdated:
+                    let updated = try event.decode(ProductUpdated.self).data
+                    product.name = updated.name
+                    product.price_cents = updated.priceCents
+                case .productDiscontinued: product.discontinued = true
+                case .stockAdjusted: product.stock_available += Int64(try event.decode(StockAdjusted.self).data.delta)
+                case .stockReserved:
+                    product.stock_available -= quantity
+                    product.stock_reserved += quantity
+                case .stockReleased:
+                    product.stock_available += quantity
+                    product.stock_reserved -= quantity
+                case .orderConfirmed:
+                    product.stock_reserved -= quantity
+                    product.stock_sold += quantity
+                default: break
+                }
+                product.version += 1
+                product.updated_at = at
+                product.position = event.position
+                rows[sku] = product
+                changed.insert(sku)
+            }
+        }
+        guard !changed.isEmpty else { return }
+        let written = changed.sorted().map { rows[$0]! }
         connection.executeLater(
             """
-            UPDATE \(unescaped: schema).products p SET \(unescaped: set), version = p.version + 1,
-                updated_at = \(event.occurredAt), position = \(event.position)
-            FROM (SELECT x->>'sku' AS sku, sum((x->>'quantity')::bigint) AS quantity
-                  FROM jsonb_array_elements(\(try PostgresJSON(encoding: lines))) x GROUP BY 1) l
-            WHERE p.sku = l.sku
+            INSERT INTO \(unescaped: schema).products
+            SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: schema).products, \(try PostgresJSON(encoding: written)))
+            ON CONFLICT (sku) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents,
+                stock_available = excluded.stock_available, stock_reserved = excluded.stock_reserved, stock_sold = excluded.stock_sold,
+                discontinued = excluded.discontinued, version = excluded.version, updated_at = excluded.updated_at, position = excluded.position
             """)
     }
 }

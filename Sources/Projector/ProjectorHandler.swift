@@ -25,7 +25,7 @@ public struct ProjectorHandler: BatchHandler {
     public func handle(_ batch: [IncomingMessage], on connection: PostgresConnection) async throws {
         try await EventLog.lock(on: connection)
         let events = try await EventLog.append(batch.filter { !$0.type.isCommand }, on: connection)
-        for event in events { try await projections.apply(event, on: connection) }
+        try await projections.apply(events, on: connection)
         let last = events.last?.position
         if let last {
             try await projections.checkpoint(last, on: connection)

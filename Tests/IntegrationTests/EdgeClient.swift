@@ -39,20 +39,15 @@ struct EdgeClient {
     func send(
         _ method: String, _ path: String, token: String? = nil, json: String? = nil, body: Data? = nil, headers: [String: String] = [:]
     ) async throws -> Reply {
-        var request = URLRequest(url: URL(string: base.absoluteString + path)!)
-        request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        var fields = headers
+        if let token { fields["Authorization"] = "Bearer \(token)" }
+        var payload = body
         if let json {
-            request.httpBody = Data(json.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            payload = Data(json.utf8)
+            fields["Content-Type"] = fields["Content-Type"] ?? "application/json"
         }
-        if let body { request.httpBody = body }
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        var fields: [String: String] = [:]
-        for (key, value) in http.allHeaderFields { fields["\(key)"] = "\(value)" }
-        return Reply(status: http.statusCode, headers: fields, body: data)
+        let reply = try await Curl.request(method, base.absoluteString + path, headers: fields, body: payload)
+        return Reply(status: reply.status, headers: reply.headers, body: reply.body)
     }
 
     struct Claims: JWTPayload {

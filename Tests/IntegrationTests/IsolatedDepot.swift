@@ -56,6 +56,8 @@ final class IsolatedDepot: @unchecked Sendable {
         environment["DEPOT_DATABASE_URL"] = database.string!
         environment["DEPOT_LOG_FORMAT"] = "text"
         environment["DEPOT_LOG_LEVEL"] = environment["DEPOT_TEST_LOG_LEVEL"] ?? "info"
+        // `depot all` serves the edge too: a port of its own, so tests run side by side.
+        environment["DEPOT_HTTP_PORT"] = "\(Int.random(in: 50_001...60_000))"
         for (key, value) in settings { environment[key] = value }
         return IsolatedDepot(name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment)
     }
@@ -109,9 +111,10 @@ final class IsolatedDepot: @unchecked Sendable {
         guard ready else { throw TestEnvironment.Unreachable(description: "components did not start consuming \(queues); logs in \(logDirectory.path)") }
     }
 
-    func kill(_ process: Process, signal: Int32 = SIGKILL) {
+    /// Sends `signal` and waits (without blocking a thread of the cooperative pool) for the exit.
+    func kill(_ process: Process, signal: Int32 = SIGKILL) async {
         Foundation.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     /// Stops every process (SIGTERM, then SIGKILL), then removes the vhost and the database.
@@ -154,21 +157,13 @@ final class IsolatedDepot: @unchecked Sendable {
         var url = base
         url.user = nil
         url.password = nil
-        let parts = path.split(separator: "?", maxSplits: 1).map(String.init)
-        url.percentEncodedPath = parts[0]
-        if parts.count > 1 { url.percentEncodedQuery = parts[1] }
-        var request = URLRequest(url: url.url!)
-        request.httpMethod = method
-        let credentials = Data("\(base.user ?? "guest"):\(base.password ?? "guest")".utf8).base64EncodedString()
-        request.setValue("Basic \(credentials)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let body { request.httpBody = Data(body.utf8) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else {
+        let reply = try await Curl.request(
+            method, (url.string ?? "") + path, headers: ["Content-Type": "application/json"], body: body.map { Data($0.utf8) },
+            user: "\(base.user ?? "guest"):\(base.password ?? "guest")")
+        guard (200..<300).contains(reply.status) else {
             throw TestEnvironment.Unreachable(
-                description: "management API \(method) \(path) answered \(status) (DEPOT_MANAGEMENT_URL=\(managementURL)): \(String(decoding: data, as: UTF8.self))")
+                description: "management API \(method) \(path) answered \(reply.status) (DEPOT_MANAGEMENT_URL=\(managementURL)): \(String(decoding: reply.body, as: UTF8.self))")
         }
-        return data
+        return reply.body
     }
 }

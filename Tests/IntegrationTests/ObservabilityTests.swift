@@ -27,7 +27,7 @@ struct ObservabilityTests {
             try await Task.sleep(for: .milliseconds(500))
             let process = running[component]!
             kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
             exits[component] = process.terminationStatus
             running[component] = try depot.start(component, label: "\(component)-after-term")
         }
@@ -46,8 +46,8 @@ struct ObservabilityTests {
         try depot.start("orders")
         try await depot.waitUntilConsuming(["depot.orders"])
         func get(_ path: String) async throws -> (Int, String) {
-            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+            let reply = try await Curl.request("GET", "http://127.0.0.1:\(port)\(path)")
+            return (reply.status, String(decoding: reply.body, as: UTF8.self))
         }
         #expect(try await get("/healthz").0 == 200)
         let ready = try await get("/readyz")

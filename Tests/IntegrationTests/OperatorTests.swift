@@ -142,7 +142,7 @@ struct DeadLetterTests {
         try await client.createProducts(["late": 0])
         let first = try depot.start(["dlq", "redrive", "depot.inventory.dead"], label: "redrive-killed")
         _ = try await eventually(timeout: .seconds(20)) { try await client.amqp.inspectQueue("depot.inventory.dead").messageCount < 150 }
-        depot.kill(first)
+        await depot.kill(first)
         let second = try await depot.run("dlq", "redrive", "depot.inventory.dead")
         #expect(second.status == 0, "\(second.output)")
         let applied = try await eventually(timeout: .seconds(30)) { try await client.stock("late").available == 200 }
@@ -185,7 +185,7 @@ struct StatusTests {
         #expect(queue(healthy.json, "depot.orders")["consumers"] as? Int == 1)
 
         // Orders stopped: its queue has no consumer and grows.
-        depot.kill(running["orders"]!)
+        await depot.kill(running["orders"]!)
         for _ in 0..<5 { try await client.placeOrder(["st": 1]) }
         let stopped = try await report(depot)
         #expect(stopped.status == 1)
@@ -195,7 +195,7 @@ struct StatusTests {
         #expect(queue(stopped.json, "depot.orders")["health"] as? String == "failing")
 
         // Projector stopped, orders back: events wait, the projections lag.
-        depot.kill(running["projector"]!)
+        await depot.kill(running["projector"]!)
         running["orders"] = try depot.start("orders", label: "orders-again")
         let lagging = try await eventually(timeout: .seconds(30)) {
             let json = try await report(depot).json

@@ -28,7 +28,7 @@ struct SagaDisruptionTests {
             while !stop.isSet {
                 try? await Task.sleep(for: .milliseconds(400))
                 let component = Self.components.randomElement(using: &generator)!
-                depot.kill(running[component]!)
+                await depot.kill(running[component]!)
                 kills += 1
                 try? await Task.sleep(for: .milliseconds(100))
                 running[component] = try? depot.start(component)

@@ -319,7 +319,7 @@ struct TopologyTests {
         let depot = try await IsolatedDepot.make(["DEPOT_QUEUE_TYPE": "quorum"])
         for _ in 0..<2 {
             let process = try depot.start("migrate", "--topology")
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
             #expect(process.terminationStatus == 0, "logs: \(depot.logDirectory.path)")
         }
         let data = try await IsolatedDepot.management("GET", "/api/queues/\(depot.name)?columns=name,type,arguments")

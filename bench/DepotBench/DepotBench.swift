@@ -19,7 +19,8 @@ struct DepotBench: AsyncParsableCommand {
     @Option(help: "Rounds; the table reports medians.") var rounds = 3
     @Option(help: "Insert transactions per client per database measurement.") var transactionsPerClient = 3_000
     @Option(help: "Client counts for the database measurement, comma-separated.") var databaseClients = "1,4,16"
-    @Option(help: "Which parts to run: all, amqp, postgres, e2e or edge.") var only = "all"
+    @Option(help: "Events in the generated log for the replay measurement.") var replayEvents = 1_000_000
+    @Option(help: "Which parts to run: all, amqp, postgres, e2e, edge or replay.") var only = "all"
     @Option(help: "Orders in flight for the end-to-end measurement, comma-separated.") var endToEndConcurrency = "8,32,128"
 
     var amqpURL: String { ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F" }
@@ -41,6 +42,7 @@ struct DepotBench: AsyncParsableCommand {
         if !lines.isEmpty { printTable(lines) }
         if only == "all" || only == "e2e" { try await endToEnd() }
         if only == "all" || only == "edge" { try await edgeBenchmark() }
+        if only == "all" || only == "replay" { try await replayBenchmark() }
     }
 
     // MARK: - Broker
