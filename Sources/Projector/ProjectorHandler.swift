@@ -23,6 +23,8 @@ public struct ProjectorHandler: BatchHandler {
     }
 
     public func handle(_ batch: [IncomingMessage], on connection: PostgresConnection) async throws {
+        // Every event's data must fit its type before it enters the log, used by a projection or not.
+        for message in batch where !message.type.isCommand { try Self.validate(message) }
         try await EventLog.lock(on: connection)
         let events = try await EventLog.append(batch.filter { !$0.type.isCommand }, on: connection)
         try await projections.apply(events, on: connection)
@@ -43,6 +45,24 @@ public struct ProjectorHandler: BatchHandler {
         case .stockReserved, .orderConfirmed: try event.decode(PricedOrder.self).data.lines.map(\.sku)
         case .stockReleased: try event.decode(StockReleased.self).data.lines.map(\.sku)
         default: []
+        }
+    }
+
+    /// Throws `invalid_data` when an event's data does not fit its type.
+    static func validate(_ message: IncomingMessage) throws {
+        switch message.type {
+        case .productCreated: _ = try message.decode(ProductCreated.self)
+        case .productUpdated: _ = try message.decode(ProductUpdated.self)
+        case .productDiscontinued: _ = try message.decode(ProductDiscontinued.self)
+        case .stockAdjusted: _ = try message.decode(StockAdjusted.self)
+        case .stockAdjustmentRejected: _ = try message.decode(StockAdjustmentRejected.self)
+        case .orderPlaced: _ = try message.decode(OrderPlaced.self)
+        case .stockReserved, .orderConfirmed: _ = try message.decode(PricedOrder.self)
+        case .stockRejected, .paymentDeclined, .orderRejected, .orderCancelled: _ = try message.decode(OrderReason.self)
+        case .stockReleased: _ = try message.decode(StockReleased.self)
+        case .paymentRequested: _ = try message.decode(PaymentRequested.self)
+        case .paymentSettled, .paymentRefunded: _ = try message.decode(PaymentSettled.self)
+        case .orderPlace, .orderCancel, .productCreate, .productUpdate, .productDiscontinue, .stockAdjust: break
         }
     }
 }

@@ -252,6 +252,11 @@ struct SagaTests {
             }
             for queue in Set(poisons.map(\.queue)) {
                 let expected = poisons.filter { $0.queue == queue }
+                let arrived = try await eventually(timeout: .seconds(20)) {
+                    try await client.amqp.inspectQueue("\(queue).dead").messageCount >= expected.count
+                }
+                #expect(arrived, "\(queue).dead did not get \(expected.count) message(s)")
+                guard arrived else { continue }
                 let dead = try await client.amqp.consume(queue: "\(queue).dead")
                 var reasons: [String] = []
                 for try await delivery in dead {
