@@ -102,7 +102,9 @@ public enum EnvelopeCodec {
         return (type, header.version, header.id)
     }
 
-    static let encoder: JSONEncoder = {
+    /// Depot's JSON conventions (sorted keys, RFC 3339 times with milliseconds), for anything
+    /// that answers in the same style as the messages (the edge's bodies).
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in

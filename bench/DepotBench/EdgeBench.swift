@@ -26,17 +26,7 @@ extension DepotBench {
         let base = "http://127.0.0.1:\(port)"
 
         // A fresh database, migrated by the release `depot`, with one confirmed order in the projection.
-        var components = URLComponents(string: databaseURL)!
-        components.path = "/depot_bench_edge"
-        let benchURL = components.string!
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL))
-        try await admin.withConnection { connection in
-            try await connection.execute("DROP DATABASE IF EXISTS depot_bench_edge WITH (FORCE)")
-            try await connection.execute("CREATE DATABASE depot_bench_edge")
-        }
-        await admin.shutdown()
-        let depot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("depot").path
-        _ = try runProcess(depot, ["migrate", "--database-url", benchURL])
+        let benchURL = try await freshDatabase("depot_bench_edge")
         var options = PostgresConfiguration.Options()
         options.maxConnections = 16
         let primary = PostgresPool(configuration: try PostgresConfiguration(url: benchURL, options: options))
@@ -142,6 +132,22 @@ extension DepotBench {
     }
 
     var wrkSeconds: Int { 8 }
+
+    /// Drops and creates database `name`, migrates it with the release `depot` beside this
+    /// binary, and returns its URL.
+    func freshDatabase(_ name: String) async throws -> String {
+        var components = URLComponents(string: databaseURL)!
+        components.path = "/\(name)"
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL))
+        try await admin.withConnection { connection in
+            try await connection.execute("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
+            try await connection.execute("CREATE DATABASE \(unescaped: name)")
+        }
+        await admin.shutdown()
+        let depot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("depot").path
+        _ = try runProcess(depot, ["migrate", "--database-url", components.string!])
+        return components.string!
+    }
 
     func wrk(_ url: String, token: String, script: String? = nil) throws -> WrkResult {
         var arguments = ["-t2", "-c64", "-d\(wrkSeconds)s", "--latency", "-H", "Authorization: Bearer \(token)"]

@@ -7,17 +7,7 @@ import Postgres
 /// ceiling for the same work — set-based SQL reading the same events and writing the same rows.
 extension DepotBench {
     func replayBenchmark() async throws {
-        var components = URLComponents(string: databaseURL)!
-        components.path = "/depot_bench_replay"
-        let benchURL = components.string!
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL))
-        try await admin.withConnection { connection in
-            try await connection.execute("DROP DATABASE IF EXISTS depot_bench_replay WITH (FORCE)")
-            try await connection.execute("CREATE DATABASE depot_bench_replay")
-        }
-        await admin.shutdown()
-        let depot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("depot").path
-        _ = try runProcess(depot, ["migrate", "--database-url", benchURL])
+        let benchURL = try await freshDatabase("depot_bench_replay")
         var options = PostgresConfiguration.Options()
         options.maxConnections = 2
         let pool = PostgresPool(configuration: try PostgresConfiguration(url: benchURL, options: options))
