@@ -84,98 +84,28 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "Malformed JSON or an invalid field (each named in `errors`)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "403": {
-      "description": "The token's role may not do this",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Forbidden"
      },
      "409": {
-      "description": "Conflicts with the resource's state",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Conflict"
      },
      "413": {
-      "description": "Body over 64 KiB",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ContentTooLarge"
      },
      "415": {
-      "description": "Body is not application/json",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/UnsupportedMediaType"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
-      "description": "The broker could not confirm the command in time",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ServiceUnavailable"
      }
     }
    },
@@ -216,41 +146,13 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "Malformed JSON or an invalid field (each named in `errors`)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -307,41 +209,13 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    },
@@ -421,98 +295,28 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "Malformed JSON or an invalid field (each named in `errors`)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "403": {
-      "description": "The token's role may not do this",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "413": {
-      "description": "Body over 64 KiB",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ContentTooLarge"
      },
      "415": {
-      "description": "Body is not application/json",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/UnsupportedMediaType"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
-      "description": "The broker could not confirm the command in time",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ServiceUnavailable"
      }
     }
    },
@@ -582,68 +386,19 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "403": {
-      "description": "The token's role may not do this",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
-      "description": "The broker could not confirm the command in time",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ServiceUnavailable"
      }
     }
    }
@@ -725,108 +480,31 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "Malformed JSON or an invalid field (each named in `errors`)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "403": {
-      "description": "The token's role may not do this",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "409": {
-      "description": "Conflicts with the resource's state",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Conflict"
      },
      "413": {
-      "description": "Body over 64 KiB",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ContentTooLarge"
      },
      "415": {
-      "description": "Body is not application/json",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/UnsupportedMediaType"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
-      "description": "The broker could not confirm the command in time",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ServiceUnavailable"
      }
     }
    }
@@ -909,88 +587,25 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "Malformed JSON or an invalid field (each named in `errors`)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "409": {
-      "description": "Conflicts with the resource's state",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Conflict"
      },
      "413": {
-      "description": "Body over 64 KiB",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ContentTooLarge"
      },
      "415": {
-      "description": "Body is not application/json",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/UnsupportedMediaType"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
-      "description": "The broker could not confirm the command in time",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ServiceUnavailable"
      }
     }
    },
@@ -1053,51 +668,16 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "Malformed JSON or an invalid field (each named in `errors`)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "403": {
-      "description": "The token's role may not do this",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Forbidden"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1159,41 +739,13 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1265,68 +817,19 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "409": {
-      "description": "Conflicts with the resource's state",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Conflict"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
-      "description": "The broker could not confirm the command in time",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/ServiceUnavailable"
      }
     }
    }
@@ -1363,41 +866,13 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "404": {
-      "description": "Unknown resource",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1426,31 +901,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1481,31 +935,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1526,31 +959,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1571,31 +983,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
@@ -1616,37 +1007,122 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "No valid bearer token",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
      },
      "429": {
-      "description": "Rate limit exceeded",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      }
     }
    }
   }
  },
  "components": {
+  "responses": {
+   "BadRequest": {
+    "description": "Malformed JSON or an invalid field (each named in `errors`)",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "Unauthorized": {
+    "description": "No valid bearer token",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "Forbidden": {
+    "description": "The token's role may not do this",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "NotFound": {
+    "description": "Unknown resource",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "Conflict": {
+    "description": "Conflicts with the resource's state",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "ContentTooLarge": {
+    "description": "Body over 64 KiB",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "UnsupportedMediaType": {
+    "description": "Body is not application/json",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   },
+   "TooManyRequests": {
+    "description": "Rate limit exceeded",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    },
+    "headers": {
+     "Retry-After": {
+      "schema": {
+       "type": "integer"
+      }
+     }
+    }
+   },
+   "ServiceUnavailable": {
+    "description": "The broker could not confirm the command in time",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    },
+    "headers": {
+     "Retry-After": {
+      "schema": {
+       "type": "integer"
+      }
+     }
+    }
+   }
+  },
   "securitySchemes": {
    "bearer": {
     "type": "http",

@@ -8,6 +8,15 @@ extension OpenAPIDocument {
             let paths = document["paths"] as? [String: [String: Any]]
         else { return "<!doctype html><title>Depot API</title><p>The API document could not be read.</p>" }
         let info = document["info"] as? [String: Any] ?? [:]
+        let shared = (document["components"] as? [String: Any])?["responses"] as? [String: [String: Any]] ?? [:]
+        /// A response's description, following a `$ref` to the shared responses.
+        func description(_ response: Any) -> String {
+            guard let response = response as? [String: Any] else { return "" }
+            if let reference = response["$ref"] as? String, let name = reference.split(separator: "/").last {
+                return shared[String(name)]?["description"] as? String ?? ""
+            }
+            return response["description"] as? String ?? ""
+        }
         var html = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>Depot API</title>
@@ -45,7 +54,7 @@ extension OpenAPIDocument {
                 if let responses = operation["responses"] as? [String: Any] {
                     html += "<table><tr><th>status</th><th>meaning</th></tr>\n"
                     for (status, response) in responses.sorted(by: { $0.key < $1.key }) {
-                        html += "<tr><td>\(escape(status))</td><td>\(escape((response as? [String: Any])?["description"] as? String ?? ""))</td></tr>\n"
+                        html += "<tr><td>\(escape(status))</td><td>\(escape(description(response)))</td></tr>\n"
                     }
                     html += "</table>\n"
                 }

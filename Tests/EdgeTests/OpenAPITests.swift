@@ -52,6 +52,8 @@ struct OpenAPITests {
         for route in RouteTable.all {
             #expect(OpenAPIDocument.html.contains(OpenAPIDocument.escape(route.path)), "\(route.path)")
         }
+        // Shared error responses are described where they are used.
+        #expect(OpenAPIDocument.html.contains("Rate limit exceeded"))
     }
 
     @Test("traceparent: a valid header is kept, anything else replaced")
