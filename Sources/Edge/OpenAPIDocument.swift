@@ -27,13 +27,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "Prefer",
-      "in": "header",
-      "required": false,
-      "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/Prefer"
      }
     ],
     "requestBody": {
@@ -48,22 +42,7 @@ enum OpenAPIDocument {
     },
     "responses": {
      "202": {
-      "description": "The command is durably on the broker",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Accepted"
-        }
-       }
-      },
-      "headers": {
-       "Location": {
-        "description": "Where to read the result",
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Accepted"
      },
      "201": {
       "description": "Created (with Prefer: wait)",
@@ -114,24 +93,10 @@ enum OpenAPIDocument {
     "summary": "List products in sku order",
     "parameters": [
      {
-      "name": "limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 500,
-       "default": 50
-      }
+      "$ref": "#/components/parameters/Limit"
      },
      {
-      "name": "after",
-      "in": "query",
-      "required": false,
-      "description": "The `next` cursor of the previous page",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/After"
      }
     ],
     "responses": {
@@ -163,21 +128,10 @@ enum OpenAPIDocument {
     "summary": "Read a product",
     "parameters": [
      {
-      "name": "sku",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "pattern": "^[A-Za-z0-9._-]{1,64}$"
-      }
+      "$ref": "#/components/parameters/Sku"
      },
      {
-      "name": "If-None-Match",
-      "in": "header",
-      "required": false,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/IfNoneMatch"
      }
     ],
     "responses": {
@@ -229,22 +183,10 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "sku",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "pattern": "^[A-Za-z0-9._-]{1,64}$"
-      }
+      "$ref": "#/components/parameters/Sku"
      },
      {
-      "name": "Prefer",
-      "in": "header",
-      "required": false,
-      "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/Prefer"
      }
     ],
     "requestBody": {
@@ -259,22 +201,7 @@ enum OpenAPIDocument {
     },
     "responses": {
      "202": {
-      "description": "The command is durably on the broker",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Accepted"
-        }
-       }
-      },
-      "headers": {
-       "Location": {
-        "description": "Where to read the result",
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Accepted"
      },
      "200": {
       "description": "Updated (with Prefer: wait)",
@@ -330,42 +257,15 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "sku",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "pattern": "^[A-Za-z0-9._-]{1,64}$"
-      }
+      "$ref": "#/components/parameters/Sku"
      },
      {
-      "name": "Prefer",
-      "in": "header",
-      "required": false,
-      "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/Prefer"
      }
     ],
     "responses": {
      "202": {
-      "description": "The command is durably on the broker",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Accepted"
-        }
-       }
-      },
-      "headers": {
-       "Location": {
-        "description": "Where to read the result",
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Accepted"
      },
      "200": {
       "description": "Discontinued (with Prefer: wait)",
@@ -414,22 +314,10 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "sku",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "pattern": "^[A-Za-z0-9._-]{1,64}$"
-      }
+      "$ref": "#/components/parameters/Sku"
      },
      {
-      "name": "Prefer",
-      "in": "header",
-      "required": false,
-      "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/Prefer"
      }
     ],
     "requestBody": {
@@ -444,22 +332,7 @@ enum OpenAPIDocument {
     },
     "responses": {
      "202": {
-      "description": "The command is durably on the broker",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Accepted"
-        }
-       }
-      },
-      "headers": {
-       "Location": {
-        "description": "Where to read the result",
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Accepted"
      },
      "200": {
       "description": "Adjusted (with Prefer: wait)",
@@ -530,13 +403,7 @@ enum OpenAPIDocument {
       }
      },
      {
-      "name": "Prefer",
-      "in": "header",
-      "required": false,
-      "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/Prefer"
      }
     ],
     "requestBody": {
@@ -551,22 +418,7 @@ enum OpenAPIDocument {
     },
     "responses": {
      "202": {
-      "description": "The command is durably on the broker",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Accepted"
-        }
-       }
-      },
-      "headers": {
-       "Location": {
-        "description": "Where to read the result",
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Accepted"
      },
      "201": {
       "description": "Final (with Prefer: wait)",
@@ -636,24 +488,10 @@ enum OpenAPIDocument {
       }
      },
      {
-      "name": "limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 500,
-       "default": 50
-      }
+      "$ref": "#/components/parameters/Limit"
      },
      {
-      "name": "after",
-      "in": "query",
-      "required": false,
-      "description": "The `next` cursor of the previous page",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/After"
      }
     ],
     "responses": {
@@ -693,21 +531,10 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "format": "uuid"
-      }
+      "$ref": "#/components/parameters/OrderId"
      },
      {
-      "name": "If-None-Match",
-      "in": "header",
-      "required": false,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/IfNoneMatch"
      }
     ],
     "responses": {
@@ -761,42 +588,15 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "format": "uuid"
-      }
+      "$ref": "#/components/parameters/OrderId"
      },
      {
-      "name": "Prefer",
-      "in": "header",
-      "required": false,
-      "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/Prefer"
      }
     ],
     "responses": {
      "202": {
-      "description": "The command is durably on the broker",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Accepted"
-        }
-       }
-      },
-      "headers": {
-       "Location": {
-        "description": "Where to read the result",
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Accepted"
      },
      "200": {
       "description": "Cancelled (with Prefer: wait)",
@@ -845,13 +645,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "format": "uuid"
-      }
+      "$ref": "#/components/parameters/OrderId"
      }
     ],
     "responses": {
@@ -1120,6 +914,81 @@ enum OpenAPIDocument {
        "type": "integer"
       }
      }
+    }
+   },
+   "Accepted": {
+    "description": "The command is durably on the broker",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Accepted"
+      }
+     }
+    },
+    "headers": {
+     "Location": {
+      "description": "Where to read the result",
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   }
+  },
+  "parameters": {
+   "Sku": {
+    "name": "sku",
+    "in": "path",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "pattern": "^[A-Za-z0-9._-]{1,64}$"
+    }
+   },
+   "OrderId": {
+    "name": "id",
+    "in": "path",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "format": "uuid"
+    }
+   },
+   "Prefer": {
+    "name": "Prefer",
+    "in": "header",
+    "required": false,
+    "description": "wait=N (N ≤ 10): hold the answer until the projection shows the effect",
+    "schema": {
+     "type": "string"
+    }
+   },
+   "Limit": {
+    "name": "limit",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 1,
+     "maximum": 500,
+     "default": 50
+    }
+   },
+   "After": {
+    "name": "after",
+    "in": "query",
+    "required": false,
+    "description": "The `next` cursor of the previous page",
+    "schema": {
+     "type": "string"
+    }
+   },
+   "IfNoneMatch": {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": false,
+    "schema": {
+     "type": "string"
     }
    }
   },

@@ -8,7 +8,14 @@ extension OpenAPIDocument {
             let paths = document["paths"] as? [String: [String: Any]]
         else { return "<!doctype html><title>Depot API</title><p>The API document could not be read.</p>" }
         let info = document["info"] as? [String: Any] ?? [:]
-        let shared = (document["components"] as? [String: Any])?["responses"] as? [String: [String: Any]] ?? [:]
+        let components = document["components"] as? [String: Any] ?? [:]
+        let shared = components["responses"] as? [String: [String: Any]] ?? [:]
+        let sharedParameters = components["parameters"] as? [String: [String: Any]] ?? [:]
+        /// A parameter, following a `$ref` to the shared parameters.
+        func resolved(_ parameter: [String: Any]) -> [String: Any] {
+            guard let reference = parameter["$ref"] as? String, let name = reference.split(separator: "/").last else { return parameter }
+            return sharedParameters[String(name)] ?? parameter
+        }
         /// A response's description, following a `$ref` to the shared responses.
         func description(_ response: Any) -> String {
             guard let response = response as? [String: Any] else { return "" }
@@ -39,7 +46,7 @@ extension OpenAPIDocument {
                 html += "<p>\(escape(operation["summary"] as? String ?? ""))</p>\n"
                 if let parameters = operation["parameters"] as? [[String: Any]], !parameters.isEmpty {
                     html += "<table><tr><th>parameter</th><th>in</th><th>required</th><th>notes</th></tr>\n"
-                    for parameter in parameters {
+                    for parameter in parameters.map(resolved) {
                         html += "<tr><td><code>\(escape(parameter["name"] as? String ?? ""))</code></td><td>\(escape(parameter["in"] as? String ?? ""))</td>"
                         html += "<td>\((parameter["required"] as? Bool ?? false) ? "yes" : "no")</td><td>\(escape(parameter["description"] as? String ?? ""))</td></tr>\n"
                     }

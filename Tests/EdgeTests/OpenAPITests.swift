@@ -54,6 +54,7 @@ struct OpenAPITests {
         }
         // Shared error responses are described where they are used.
         #expect(OpenAPIDocument.html.contains("Rate limit exceeded"))
+        #expect(OpenAPIDocument.html.contains("<code>Idempotency-Key</code>") && OpenAPIDocument.html.contains("<code>sku</code>"))
     }
 
     @Test("traceparent: a valid header is kept, anything else replaced")
