@@ -96,6 +96,17 @@ struct SagaClient {
         }
     }
 
+    /// The inventory's numbers once they equal `expected`, or the last ones seen after `timeout`:
+    /// stock moves to sold when inventory handles `order.confirmed`, after the order already shows it.
+    func stock(_ sku: String, settlingAt expected: Stock, timeout: Duration = .seconds(10)) async throws -> Stock {
+        var seen = try await stock(sku)
+        _ = try await eventually(timeout: timeout) {
+            seen = try await stock(sku)
+            return seen == expected
+        }
+        return seen
+    }
+
     /// The projection's numbers for a product.
     func projectedStock(_ sku: String) async throws -> Stock? {
         try await pool.withConnection { connection in

@@ -42,8 +42,8 @@ struct SagaTests {
             let order = try await client.placeOrder(["apple": 2, "pear": 1])
             #expect(try await client.finalStatus(order) == "confirmed")
 
-            #expect(try await client.stock("apple") == .init(available: 8, reserved: 0, sold: 2))
-            #expect(try await client.stock("pear") == .init(available: 4, reserved: 0, sold: 1))
+            #expect(try await client.stock("apple", settlingAt: .init(available: 8, reserved: 0, sold: 2)) == .init(available: 8, reserved: 0, sold: 2))
+            #expect(try await client.stock("pear", settlingAt: .init(available: 4, reserved: 0, sold: 1)) == .init(available: 4, reserved: 0, sold: 1))
             let projected = try await eventually { try await client.projectedStock("apple") == .init(available: 8, reserved: 0, sold: 2) }
             #expect(projected)
             let expected = ["order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed"]
@@ -130,7 +130,7 @@ struct SagaTests {
             let calls = try await client.count(
                 "SELECT calls FROM payments.simulated_provider WHERE idempotency_key = '\(order.uuidString.lowercased())'")
             #expect(calls == 3)
-            #expect(try await client.stock("gadget") == .init(available: 4, reserved: 0, sold: 1))
+            #expect(try await client.stock("gadget", settlingAt: .init(available: 4, reserved: 0, sold: 1)) == .init(available: 4, reserved: 0, sold: 1))
         }
     }
 
@@ -221,7 +221,7 @@ struct SagaTests {
             try await client.publisher.publish(envelope, timeout: .seconds(5))
             try await Task.sleep(for: .seconds(1))
 
-            #expect(try await client.stock("twice") == .init(available: 13, reserved: 0, sold: 2))
+            #expect(try await client.stock("twice", settlingAt: .init(available: 13, reserved: 0, sold: 2)) == .init(available: 13, reserved: 0, sold: 2))
             #expect(try await client.count("SELECT count(*) FROM eventlog.events WHERE type = 'product.created'") == 1)
             #expect(try await client.count("SELECT count(*) FROM eventlog.events WHERE type = 'stock.adjusted'") == 1)
             #expect(try await client.loggedEvents(orderId) == ["order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed"])
@@ -290,7 +290,7 @@ struct SagaTests {
             var statuses: [String: Int] = [:]
             for order in orders { statuses[try await client.finalStatus(order) ?? "not final", default: 0] += 1 }
             #expect(statuses == ["confirmed": 50, "rejected": 150])
-            #expect(try await client.stock("scarce") == .init(available: 0, reserved: 0, sold: 50))
+            #expect(try await client.stock("scarce", settlingAt: .init(available: 0, reserved: 0, sold: 50)) == .init(available: 0, reserved: 0, sold: 50))
             let projected = try await eventually { try await client.projectedStock("scarce") == .init(available: 0, reserved: 0, sold: 50) }
             #expect(projected)
             #expect(try await client.conservationViolations() == [])
