@@ -80,7 +80,10 @@ let package = Package(
         ),
         .target(
             name: "Projector",
-            dependencies: ["Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Messaging", "Postgres", "DepotModel", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The HTTP edge: imports Messaging to publish commands and Postgres to read projections.

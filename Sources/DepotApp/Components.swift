@@ -93,13 +93,13 @@ public struct ComponentRunner: Sendable {
             }
             if jwtSecret == nil, let adminPort = settings.adminPort {
                 let admin = AdminServer.application(host: settings.httpHost, port: adminPort, logger: logger) { [amqp, pool] in
-                    Gauge(label: "depot_amqp_reconnections").record(amqp.reconnections)
                     let database = (try? await pool.withConnection { try await $0.query("SELECT 1") }) != nil
                     return ["broker": amqp.isConnected, "database": database]
                 }
                 services.append(admin)
                 logger.info("admin endpoints", metadata: ["url": "http://\(settings.httpHost):\(adminPort)"])
             }
+            services.append(MetricsSampler(components: components, pool: pool, amqp: amqp))
             logger.info("running", metadata: ["components": "\((components.map(\.rawValue) + (jwtSecret == nil ? [] : ["edge"])).joined(separator: ", "))"])
             var configuration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },

@@ -1,6 +1,8 @@
 import AMQP
 import Foundation
+import Messaging
 import Postgres
+import Projector
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -88,21 +90,17 @@ public struct SystemStatus: Sendable {
         let (outboxes, projections) = try await pool.withConnection { connection -> ([Outbox], [Projection]) in
             var outboxes: [Outbox] = []
             for service in ["orders", "inventory", "payments"] {
-                let row = try await connection.query(
-                    "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM \(unescaped: service).outbox").first!
-                let backlog: Int = try row.decode(0)
-                let oldest = try row.decode(1, as: Double?.self)
+                let (backlog, oldestRow) = try await Messaging.Outbox(schema: service).backlog(on: connection)
+                let oldest = oldestRow.map { max(0, Date().timeIntervalSince($0)) }
                 let stuck = (oldest ?? 0) > 10
                 outboxes.append(
                     Outbox(
                         service: service, backlog: backlog, oldestSeconds: oldest, health: stuck ? .warning : .ok,
                         note: stuck ? "unsent for over 10 s: is the broker reachable from depot \(service)?" : ""))
             }
-            let head = try await connection.query("SELECT coalesce(max(position), 0) FROM eventlog.events").first!.decode(0, as: Int64.self)
+            let head = try await EventLog.head(on: connection)
             var projections: [Projection] = []
-            let checkpoints = try await connection.query("SELECT projection, position FROM projections.checkpoints").reduce(into: [String: Int64]()) {
-                $0[try $1.decode(0)] = try $1.decode(1)
-            }
+            let checkpoints = try await Projections.checkpoints(on: connection)
             let projector = queues.first { $0.name == "depot.projector" }
             let unapplied = projector?.depth ?? 0
             for name in ["orders", "products"] {

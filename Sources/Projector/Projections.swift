@@ -44,6 +44,13 @@ public struct Projections: Sendable {
             """)
     }
 
+    /// Each projection's position in the live schema.
+    public static func checkpoints(on connection: PostgresConnection) async throws -> [String: Int64] {
+        try await connection.query("SELECT projection, position FROM projections.checkpoints").reduce(into: [:]) {
+            $0[try $1.decode(0)] = try $1.decode(1)
+        }
+    }
+
     static let orderEvents: Set<MessageType> = [
         .orderPlaced, .stockReserved, .stockRejected, .stockReleased, .paymentRequested, .paymentSettled, .paymentDeclined,
         .paymentRefunded, .orderConfirmed, .orderRejected, .orderCancelled,

@@ -1,6 +1,7 @@
 import DepotModel
 import Foundation
 import Messaging
+import Metrics
 import Postgres
 
 /// The projector: appends every event to the log once and updates the projections in the same
@@ -31,6 +32,9 @@ public struct ProjectorHandler: BatchHandler {
         let last = events.last?.position
         if let last {
             try await projections.checkpoint(last, on: connection)
+            // How long the newest event took from its occurrence to the projections.
+            Timer(label: "depot_projection_delay_seconds").recordNanoseconds(
+                Int64(max(0, Date().timeIntervalSince(events.last!.occurredAt)) * 1e9))
             // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
             var keys = Set(events.map(\.correlationId))
             for event in events { keys.formUnion(try Self.productsMoved(by: event)) }

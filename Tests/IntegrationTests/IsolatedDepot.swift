@@ -71,12 +71,12 @@ final class IsolatedDepot: @unchecked Sendable {
     }
 
     @discardableResult
-    func start(_ arguments: [String], label: String? = nil) throws -> Process {
+    func start(_ arguments: [String], label: String? = nil, settings: [String: String] = [:]) throws -> Process {
         let label = label ?? arguments.joined(separator: "-")
         let process = Process()
         process.executableURL = Self.depotBinary
         process.arguments = arguments
-        process.environment = environment
+        process.environment = environment.merging(settings) { $1 }
         let log = logDirectory.appendingPathComponent("\(label).log")
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)

@@ -44,8 +44,9 @@ struct ObservabilityTests {
         let port = Int.random(in: 40_001...50_000)
         let depot = try await IsolatedDepot.make(["DEPOT_ADMIN_PORT": "\(port)"])
         try depot.start("orders")
-        try await depot.waitUntilConsuming(["depot.orders"])
-        func get(_ path: String) async throws -> (Int, String) {
+        try depot.start(["projector"], settings: ["DEPOT_ADMIN_PORT": "\(port + 1)"])
+        try await depot.waitUntilConsuming(["depot.orders", "depot.projector"])
+        func get(_ path: String, port: Int = port) async throws -> (Int, String) {
             let reply = try await Curl.request("GET", "http://127.0.0.1:\(port)\(path)")
             return (reply.status, String(decoding: reply.body, as: UTF8.self))
         }
@@ -58,6 +59,17 @@ struct ObservabilityTests {
             try await get("/metrics").1.contains(#"depot_messages_consumed_total{queue="depot.orders",outcome="dead_lettered"} 1"#)
         }
         #expect(counted)
+        // Sampled gauges: the outbox backlog, and the projector's position and lag once an event is in.
+        let sampled = try await eventually { try await get("/metrics").1.contains(#"depot_outbox_backlog{outbox="orders"} 0.0"#) }
+        #expect(sampled)
+        try await client.send(.productCreated, correlationId: "gauge", ProductCreated(sku: "gauge", name: "Gauge", priceCents: 1, stock: 1))
+        let projected = try await eventually(timeout: .seconds(20)) {
+            let metrics = try await get("/metrics", port: port + 1).1
+            return metrics.contains(#"depot_projection_position{projection="products"} 1.0"#)
+                && metrics.contains(#"depot_projection_lag_events{projection="products"} 0.0"#)
+                && metrics.contains("depot_projection_delay_seconds_count 1")
+        }
+        if !projected { Issue.record("projector metrics: \(try await get("/metrics", port: port + 1).1)") }
         await client.close()
         await depot.tearDown()
     }
