@@ -63,24 +63,46 @@ public enum EnvelopeCodec {
         Array(try encoder.encode(envelope))
     }
 
-    /// Reads the header fields first, so that the error names the real problem: a body that is
-    /// not an envelope, an unknown type, a version too new, or data that does not fit its type.
+    /// Decodes the whole envelope; when that fails, reads the header alone, so that the error
+    /// names the real problem: a body that is not an envelope, an unknown type, a version too
+    /// new, or data that does not fit its type.
     public static func decode<Payload>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Envelope<Payload> {
-        _ = try readableHeader(body)
+        let envelope: Envelope<Payload>
         do {
-            return try decoder.decode(Envelope<Payload>.self, from: Data(body))
+            envelope = try decoder.decode(Envelope<Payload>.self, from: Data(body))
+        } catch {
+            _ = try readableHeader(body)
+            throw EnvelopeError(kind: .invalidData, detail: describe(error))
+        }
+        guard envelope.version >= 1, envelope.version <= envelope.type.currentVersion else {
+            throw unsupported(envelope.type, version: envelope.version)
+        }
+        return envelope
+    }
+
+    /// Only the data of a body that has been read whole before (an event from the log): the
+    /// header is not looked at again.
+    public static func decodeData<Payload: Decodable>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Payload {
+        do {
+            return try decoder.decode(DataOnly<Payload>.self, from: Data(body)).data
         } catch {
             throw EnvelopeError(kind: .invalidData, detail: describe(error))
         }
+    }
+
+    private struct DataOnly<Payload: Decodable>: Decodable {
+        var data: Payload
+    }
+
+    static func unsupported(_ type: MessageType, version: Int) -> EnvelopeError {
+        EnvelopeError(kind: .unsupportedVersion, detail: "\(type.rawValue) version \(version); this build reads 1...\(type.currentVersion)")
     }
 
     /// The type, version and id of a body this build can read, without reading its data.
     public static func readableHeader(_ body: [UInt8]) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
         let header = try peek(body)
         guard header.version <= header.type.currentVersion, header.version >= 1 else {
-            throw EnvelopeError(
-                kind: .unsupportedVersion,
-                detail: "\(header.type.rawValue) version \(header.version); this build reads 1...\(header.type.currentVersion)")
+            throw unsupported(header.type, version: header.version)
         }
         return header
     }

@@ -41,7 +41,7 @@ public struct ProjectionRebuild: Sendable {
     let fromPosition: Int64?
 
     /// `projections`: names from `tables` (all when empty).
-    public init(pool: PostgresPool, projections: [String] = [], fromPosition: Int64? = nil, batchSize: Int = 2_000) throws {
+    public init(pool: PostgresPool, projections: [String] = [], fromPosition: Int64? = nil, batchSize: Int = 5_000) throws {
         let unknown = projections.filter { Self.tables[$0] == nil }
         guard unknown.isEmpty else {
             throw PostgresError(.invalidConfiguration, message: "unknown projection \(unknown.joined(separator: ", ")); known: orders, products")
@@ -126,19 +126,31 @@ public struct ProjectionRebuild: Sendable {
             try await connection.query("SELECT count(*) FROM eventlog.events WHERE position > \(position) AND position <= \(head)").first!.decode(0, as: Int64.self)
         }
         progress(Progress(done: 0, total: total, eventsPerSecond: 0))
-        while at < head {
-            let applied = try await pool.withTransaction { connection -> (Int64, Int64) in
-                let events = try await EventLog.read(after: at, limit: batchSize, on: connection).filter { $0.position <= head }
-                let target = Projections(schema: Self.asideSchema, only: Set(projections))
-                try await target.apply(try events.filter { try isRelevant($0, to: keys) }, on: connection)
-                return (events.last?.position ?? head, Int64(events.count))
+        let target = Projections(schema: Self.asideSchema, only: Set(projections))
+        // The next batch is read and decoded (on another connection) while this one is written.
+        func readAhead(after position: Int64) -> Task<(last: Int64?, count: Int64, prepared: Projections.PreparedEvents), any Error> {
+            Task {
+                let events = try await pool.withConnection { try await EventLog.read(after: position, limit: batchSize, on: $0) }
+                    .filter { $0.position <= head }
+                return (events.last?.position, Int64(events.count), try Projections.prepare(try events.filter { try isRelevant($0, to: keys) }))
             }
-            at = applied.0
-            done += applied.1
+        }
+        var next = at < head ? readAhead(after: at) : nil
+        while let pending = next {
+            let batch = try await pending.value
+            guard let last = batch.last else { break }
+            next = last < head ? readAhead(after: last) : nil
+            do {
+                try await pool.withTransaction { try await target.apply(batch.prepared, on: $0) }
+            } catch {
+                next?.cancel()
+                throw error
+            }
+            at = last
+            done += batch.count
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             progress(Progress(done: done, total: total, eventsPerSecond: seconds > 0 ? Double(done) / seconds : 0))
-            if applied.1 == 0 { break }
         }
         return max(at, head)
     }

@@ -99,7 +99,9 @@ extension Bool: PostgresEncodable, PostgresDecodable {
 extension UUID: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(text: uuidString.lowercased(), typeOID: PostgresOID.uuid) }
     public init(postgresText text: String) throws {
-        guard let value = UUID(uuidString: text) else { throw decodingError(text, as: "UUID") }
+        // By hand: Foundation parses with sscanf, which dominated reading the event log.
+        let fast = text.utf8.withContiguousStorageIfAvailable(parseCanonicalUUID) ?? nil
+        guard let value = fast ?? UUID(uuidString: text) else { throw decodingError(text, as: "UUID") }
         self = value
     }
 }
@@ -127,6 +129,24 @@ extension Array: PostgresDecodable where Element == UInt8 {
         }
         self = bytes
     }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (PostgreSQL's output), nil for any other shape.
+private func parseCanonicalUUID(_ u: UnsafeBufferPointer<UInt8>) -> UUID? {
+    guard u.count == 36, u[8] == UInt8(ascii: "-"), u[13] == UInt8(ascii: "-"), u[18] == UInt8(ascii: "-"), u[23] == UInt8(ascii: "-")
+    else { return nil }
+    var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+        var index = 0
+        for byte in 0..<16 {
+            if index == 8 || index == 13 || index == 18 || index == 23 { index += 1 }
+            guard let high = hexNibble(u[index]), let low = hexNibble(u[index + 1]) else { return false }
+            out[byte] = high << 4 | low
+            index += 2
+        }
+        return true
+    }
+    return ok ? UUID(uuid: bytes) : nil
 }
 
 private func hexNibble(_ c: UInt8) -> UInt8? {
@@ -183,9 +203,31 @@ enum PostgresTimestamp {
         }
         let (y, m, d) = civilFromDays(Int(floorDiv(seconds, 86_400)))
         let secondOfDay = Int(seconds - floorDiv(seconds, 86_400) * 86_400)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, secondOfDay / 3600, secondOfDay / 60 % 60,
-            secondOfDay % 60, Int(micros))
+        guard (0...9999).contains(y) else {
+            return String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, secondOfDay / 3600, secondOfDay / 60 % 60,
+                secondOfDay % 60, Int(micros))
+        }
+        // Digit by digit: String(format:) was a seventh of a projection rebuild.
+        return String(unsafeUninitializedCapacity: 27) { out in
+            var at = 0
+            func put(_ value: Int, _ width: Int) {
+                var value = value
+                for position in stride(from: at + width - 1, through: at, by: -1) {
+                    out[position] = UInt8(48 + value % 10)
+                    value /= 10
+                }
+                at += width
+            }
+            func put(_ character: Character) {
+                out[at] = character.asciiValue!
+                at += 1
+            }
+            put(y, 4); put("-"); put(m, 2); put("-"); put(d, 2); put("T")
+            put(secondOfDay / 3600, 2); put(":"); put(secondOfDay / 60 % 60, 2); put(":"); put(secondOfDay % 60, 2)
+            put("."); put(Int(micros), 6); put("Z")
+            return at
+        }
     }
 
     /// Reads the ISO output of a session in UTC: `2026-11-24 08:33:09.123456+00`.

@@ -29,9 +29,27 @@ public struct Projections: Sendable {
     /// Applies events, in the order given (log order), to every projection they concern. The
     /// writes are deferred: they travel with the transaction's next statement or its COMMIT.
     public func apply(_ events: [StoredEvent], on connection: PostgresConnection) async throws {
-        guard !events.isEmpty else { return }
-        if included.contains("orders") { try await applyToOrders(events, on: connection) }
-        if included.contains("products") { try await applyToProducts(events, on: connection) }
+        try await apply(try Self.prepare(events), on: connection)
+    }
+
+    /// Events whose data has been read, once, whatever number of projections use it; preparing
+    /// the next batch can overlap applying this one.
+    public struct PreparedEvents: Sendable {
+        let facts: [EventFacts]
+        public var count: Int { facts.count }
+    }
+
+    public static func prepare(_ events: [StoredEvent]) throws(EnvelopeError) -> PreparedEvents {
+        var facts: [EventFacts] = []
+        facts.reserveCapacity(events.count)
+        for event in events { facts.append(try EventFacts(event)) }
+        return PreparedEvents(facts: facts)
+    }
+
+    public func apply(_ events: PreparedEvents, on connection: PostgresConnection) async throws {
+        guard !events.facts.isEmpty else { return }
+        if included.contains("orders") { try await applyToOrders(events.facts, on: connection) }
+        if included.contains("products") { try await applyToProducts(events.facts, on: connection) }
     }
 
     /// Records how far the projections have read.
@@ -50,11 +68,6 @@ public struct Projections: Sendable {
             $0[try $1.decode(0)] = try $1.decode(1)
         }
     }
-
-    static let orderEvents: Set<MessageType> = [
-        .orderPlaced, .stockReserved, .stockRejected, .stockReleased, .paymentRequested, .paymentSettled, .paymentDeclined,
-        .paymentRefunded, .orderConfirmed, .orderRejected, .orderCancelled,
-    ]
 
     // MARK: - Orders
 
@@ -79,17 +92,10 @@ public struct Projections: Sendable {
         var position: Int64
     }
 
-    struct HistoryRow: Codable {
-        var order_id: UUID
-        var position: Int64
-        var type: String
-        var occurred_at: String
-    }
-
-    private func applyToOrders(_ events: [StoredEvent], on connection: PostgresConnection) async throws {
-        let relevant = events.filter { Self.orderEvents.contains($0.type) && UUID(uuidString: $0.correlationId) != nil }
+    private func applyToOrders(_ facts: [EventFacts], on connection: PostgresConnection) async throws {
+        let relevant = facts.filter { $0.orderKey != nil }
         guard !relevant.isEmpty else { return }
-        let ids = Set(relevant.map { $0.correlationId.lowercased() })
+        let ids = Set(relevant.map { $0.orderKey! })
         var rows: [String: OrderRow] = [:]
         for row in try await connection.query(
             """
@@ -101,14 +107,12 @@ public struct Projections: Sendable {
             rows[order.id.uuidString.lowercased()] = order
         }
         var changed: Set<String> = []
-        var history: [HistoryRow] = []
-        for event in relevant {
-            let key = event.correlationId.lowercased()
-            let at = event.occurredAt.postgresTimestampText
-            history.append(HistoryRow(order_id: UUID(uuidString: key)!, position: event.position, type: event.type.rawValue, occurred_at: at))
-            if event.type == .orderPlaced {
+        for fact in relevant {
+            let key = fact.orderKey!
+            let event = fact.event
+            if case .placed(let placed) = fact.data {
                 guard rows[key] == nil else { continue }  // placed once
-                let placed = try event.decode(OrderPlaced.self).data
+                let at = event.occurredAt.postgresTimestampText
                 rows[key] = OrderRow(
                     id: placed.orderId, customer_id: placed.customerId, status: "pending",
                     lines: placed.lines.map { .init(sku: $0.sku, quantity: $0.quantity) }, total_cents: nil, payment_status: "none",
@@ -117,29 +121,28 @@ public struct Projections: Sendable {
                 continue
             }
             guard var order = rows[key] else { continue }  // not placed (yet): nothing to update
-            switch event.type {
-            case .stockReserved:
-                let reserved = try event.decode(StockReserved.self).data
+            switch (event.type, fact.data) {
+            case (.stockReserved, .priced(let reserved)):
                 // A reservation can land after the customer's cancel: the order stays cancelled.
                 if order.status == "pending" { order.status = "reserved" }
                 order.lines = reserved.lines.map { .init(sku: $0.sku, quantity: $0.quantity, unit_price_cents: $0.unitPriceCents) }
                 order.total_cents = reserved.totalCents
-            case .paymentRequested: order.payment_status = "pending"
-            case .paymentSettled:
+            case (.paymentRequested, _): order.payment_status = "pending"
+            case (.paymentSettled, .settled(let settled)):
                 order.payment_status = "settled"
-                order.payment_reference = try event.decode(PaymentSettled.self).data.reference
-            case .paymentDeclined: order.payment_status = "declined"
-            case .orderConfirmed: order.status = "confirmed"
-            case .orderRejected:
+                order.payment_reference = settled.reference
+            case (.paymentDeclined, _): order.payment_status = "declined"
+            case (.orderConfirmed, _): order.status = "confirmed"
+            case (.orderRejected, .reason(let reason)):
                 order.status = "rejected"
-                order.reason = try event.decode(OrderEnded.self).data.reason
-            case .orderCancelled:
+                order.reason = reason
+            case (.orderCancelled, .reason(let reason)):
                 order.status = "cancelled"
-                order.reason = try event.decode(OrderEnded.self).data.reason
+                order.reason = reason
             default: break  // stock.rejected, stock.released, payment.refunded: history and version only
             }
             order.version += 1
-            order.updated_at = at
+            order.updated_at = event.occurredAt.postgresTimestampText
             order.position = event.position
             rows[key] = order
             changed.insert(key)
@@ -156,10 +159,13 @@ public struct Projections: Sendable {
                     position = excluded.position
                 """)
         }
+        // The history is the log's own rows: copied by the database, not carried through here.
+        let positions = "{" + relevant.map { String($0.event.position) }.joined(separator: ",") + "}"
         connection.executeLater(
             """
-            INSERT INTO \(unescaped: schema).order_history
-            SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: schema).order_history, \(try PostgresJSON(encoding: history)))
+            INSERT INTO \(unescaped: schema).order_history (order_id, position, type, occurred_at)
+            SELECT correlation_id::uuid, position, type, occurred_at FROM eventlog.events
+            WHERE position = ANY(\(positions)::bigint[])
             ON CONFLICT DO NOTHING
             """)
     }
@@ -179,25 +185,21 @@ public struct Projections: Sendable {
         var position: Int64
     }
 
-    private func applyToProducts(_ events: [StoredEvent], on connection: PostgresConnection) async throws {
-        // What each event does to which skus, decoded once.
-        var effects: [(StoredEvent, [(sku: String, quantity: Int)])] = []
+    private func applyToProducts(_ facts: [EventFacts], on connection: PostgresConnection) async throws {
+        // What each event does to which skus.
+        var effects: [(EventFacts, [(sku: String, quantity: Int)])] = []
         var skus: Set<String> = []
-        for event in events {
-            switch event.type {
-            case .productCreated, .productUpdated, .productDiscontinued, .stockAdjusted:
-                effects.append((event, [(event.correlationId, 0)]))
-                skus.insert(event.correlationId)
-            case .stockReserved, .orderConfirmed:
-                let lines = try event.decode(PricedOrder.self).data.lines.map { (sku: $0.sku, quantity: $0.quantity) }
-                effects.append((event, lines))
-                skus.formUnion(lines.map(\.sku))
-            case .stockReleased:
-                let lines = try event.decode(StockReleased.self).data.lines.map { (sku: $0.sku, quantity: $0.quantity) }
-                effects.append((event, lines))
-                skus.formUnion(lines.map(\.sku))
+        for fact in facts {
+            let lines: [(sku: String, quantity: Int)]
+            switch fact.data {
+            case .created, .updated, .discontinued, .adjusted: lines = [(fact.event.correlationId, 0)]
+            case .priced(let order) where fact.event.type == .stockReserved || fact.event.type == .orderConfirmed:
+                lines = order.lines.map { (sku: $0.sku, quantity: $0.quantity) }
+            case .released(let released): lines = released.lines.map { (sku: $0.sku, quantity: $0.quantity) }
             default: continue
             }
+            effects.append((fact, lines))
+            skus.formUnion(lines.map(\.sku))
         }
         guard !effects.isEmpty else { return }
         var rows: [String: ProductRow] = [:]
@@ -211,14 +213,13 @@ public struct Projections: Sendable {
             rows[product.sku] = product
         }
         var changed: Set<String> = []
-        for (event, lines) in effects {
-            let at = event.occurredAt.postgresTimestampText
-            if event.type == .productCreated {
+        for (fact, lines) in effects {
+            let event = fact.event
+            if case .created(let created) = fact.data {
                 guard rows[event.correlationId] == nil else { continue }
-                let created = try event.decode(ProductCreated.self).data
                 rows[created.sku] = ProductRow(
                     sku: created.sku, name: created.name, price_cents: created.priceCents, stock_available: Int64(created.stock), stock_reserved: 0,
-                    stock_sold: 0, discontinued: false, version: 1, updated_at: at, position: event.position)
+                    stock_sold: 0, discontinued: false, version: 1, updated_at: event.occurredAt.postgresTimestampText, position: event.position)
                 changed.insert(created.sku)
                 continue
             }
@@ -227,26 +228,25 @@ public struct Projections: Sendable {
             for line in lines { quantities[line.sku, default: 0] += Int64(line.quantity) }
             for (sku, quantity) in quantities {
                 guard var product = rows[sku] else { continue }  // unknown product: nothing to update
-                switch event.type {
-                case .productUpdated:
-                    let updated = try event.decode(ProductUpdated.self).data
+                switch (event.type, fact.data) {
+                case (_, .updated(let updated)):
                     product.name = updated.name
                     product.price_cents = updated.priceCents
-                case .productDiscontinued: product.discontinued = true
-                case .stockAdjusted: product.stock_available += Int64(try event.decode(StockAdjusted.self).data.delta)
-                case .stockReserved:
+                case (_, .discontinued): product.discontinued = true
+                case (_, .adjusted(let adjusted)): product.stock_available += Int64(adjusted.delta)
+                case (.stockReserved, _):
                     product.stock_available -= quantity
                     product.stock_reserved += quantity
-                case .stockReleased:
+                case (.stockReleased, _):
                     product.stock_available += quantity
                     product.stock_reserved -= quantity
-                case .orderConfirmed:
+                case (.orderConfirmed, _):
                     product.stock_reserved -= quantity
                     product.stock_sold += quantity
                 default: break
                 }
                 product.version += 1
-                product.updated_at = at
+                product.updated_at = event.occurredAt.postgresTimestampText
                 product.position = event.position
                 rows[sku] = product
                 changed.insert(sku)

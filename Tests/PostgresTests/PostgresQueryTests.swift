@@ -34,6 +34,24 @@ struct PostgresQueryTests {
         #expect(PostgresTimestamp.parse("2025-11-24 18:00:00+02")?.timeIntervalSince1970 == 1_764_000_000)
         #expect(PostgresTimestamp.parse("1969-12-31 23:59:59.5+00")?.timeIntervalSince1970 == -0.5)
         #expect(PostgresTimestamp.parse("nonsense") == nil)
+        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000Z")
+        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000Z")
+        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: 253_402_300_799.5)) == "9999-12-31T23:59:59.500000Z")
+        for _ in 0..<1_000 {
+            let date = Date(timeIntervalSince1970: Double(Int64.random(in: -5_000_000_000...5_000_000_000)) / 1_000)
+            #expect(PostgresTimestamp.parse(PostgresTimestamp.format(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")) == date)
+        }
+    }
+
+    @Test("uuids decode from PostgreSQL's form by hand and from any other form Foundation reads")
+    func uuids() throws {
+        let uuid = UUID()
+        #expect(try UUID(postgresText: uuid.uuidString.lowercased()) == uuid)
+        #expect(try UUID(postgresText: uuid.uuidString) == uuid)
+        #expect(try UUID(postgresText: "00000000-0000-0000-0000-0000000000ff").uuidString == "00000000-0000-0000-0000-0000000000FF")
+        #expect(throws: PostgresError.self) { try UUID(postgresText: "00000000-0000-0000-0000-0000000000fg") }
+        #expect(throws: PostgresError.self) { try UUID(postgresText: "00000000+0000-0000-0000-0000000000ff") }
+        #expect(throws: PostgresError.self) { try UUID(postgresText: "") }
     }
 
     @Test("bytea's hex form decodes, and malformed text is an error")

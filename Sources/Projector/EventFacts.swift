@@ -1,0 +1,64 @@
+import DepotModel
+import Foundation
+
+/// What the projections read from one event, decoded once per batch.
+struct EventFacts: Sendable {
+    enum Data: Sendable {
+        case placed(OrderPlaced)
+        /// stock.reserved and order.confirmed.
+        case priced(PricedOrder)
+        case settled(PaymentSettled)
+        /// The reason of order.rejected or order.cancelled.
+        case reason(String)
+        case released(StockReleased)
+        case created(ProductCreated)
+        case updated(ProductUpdated)
+        case discontinued
+        case adjusted(StockAdjusted)
+        /// Nothing in the data matters (history and version only), or not a projected event.
+        case none
+    }
+
+    let event: StoredEvent
+    let data: Data
+    /// The order's id in lower case, for the order events of an order (a uuid correlation id).
+    let orderKey: String?
+
+    static let orderEvents: Set<MessageType> = [
+        .orderPlaced, .stockReserved, .stockRejected, .stockReleased, .paymentRequested, .paymentSettled, .paymentDeclined,
+        .paymentRefunded, .orderConfirmed, .orderRejected, .orderCancelled,
+    ]
+
+    init(_ event: StoredEvent) throws(EnvelopeError) {
+        self.event = event
+        orderKey = Self.orderEvents.contains(event.type) && Self.isUUID(event.correlationId) ? event.correlationId.lowercased() : nil
+        let body = event.body
+        data =
+            switch event.type {
+            case .orderPlaced: .placed(try EnvelopeCodec.decodeData(body))
+            case .stockReserved, .orderConfirmed: .priced(try EnvelopeCodec.decodeData(body))
+            case .paymentSettled: .settled(try EnvelopeCodec.decodeData(body))
+            case .orderRejected, .orderCancelled: .reason(try EnvelopeCodec.decodeData(body, as: OrderReason.self).reason)
+            case .stockReleased: .released(try EnvelopeCodec.decodeData(body))
+            case .productCreated: .created(try EnvelopeCodec.decodeData(body))
+            case .productUpdated: .updated(try EnvelopeCodec.decodeData(body))
+            case .productDiscontinued: .discontinued
+            case .stockAdjusted: .adjusted(try EnvelopeCodec.decodeData(body))
+            default: .none
+            }
+    }
+
+    /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits of either case.
+    static func isUUID(_ text: String) -> Bool {
+        var count = 0
+        for (index, c) in text.utf8.enumerated() {
+            count += 1
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard c == UInt8(ascii: "-") else { return false }
+            } else {
+                guard (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) else { return false }
+            }
+        }
+        return count == 36
+    }
+}
