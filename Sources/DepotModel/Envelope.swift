@@ -80,20 +80,6 @@ public enum EnvelopeCodec {
         return envelope
     }
 
-    /// Only the data of a body that has been read whole before (an event from the log): the
-    /// header is not looked at again.
-    public static func decodeData<Payload: Decodable>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Payload {
-        do {
-            return try decoder.decode(DataOnly<Payload>.self, from: Data(body)).data
-        } catch {
-            throw EnvelopeError(kind: .invalidData, detail: describe(error))
-        }
-    }
-
-    private struct DataOnly<Payload: Decodable>: Decodable {
-        var data: Payload
-    }
-
     static func unsupported(_ type: MessageType, version: Int) -> EnvelopeError {
         EnvelopeError(kind: .unsupportedVersion, detail: "\(type.rawValue) version \(version); this build reads 1...\(type.currentVersion)")
     }

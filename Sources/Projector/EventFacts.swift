@@ -35,15 +35,15 @@ struct EventFacts: Sendable {
         let body = event.body
         data =
             switch event.type {
-            case .orderPlaced: .placed(try EnvelopeCodec.decodeData(body))
-            case .stockReserved, .orderConfirmed: .priced(try EnvelopeCodec.decodeData(body))
-            case .paymentSettled: .settled(try EnvelopeCodec.decodeData(body))
-            case .orderRejected, .orderCancelled: .reason(try EnvelopeCodec.decodeData(body, as: OrderReason.self).reason)
-            case .stockReleased: .released(try EnvelopeCodec.decodeData(body))
-            case .productCreated: .created(try EnvelopeCodec.decodeData(body))
-            case .productUpdated: .updated(try EnvelopeCodec.decodeData(body))
+            case .orderPlaced: .placed(try EnvelopeCodec.readData(body))
+            case .stockReserved, .orderConfirmed: .priced(try EnvelopeCodec.readData(body))
+            case .paymentSettled: .settled(try EnvelopeCodec.readData(body))
+            case .orderRejected, .orderCancelled: .reason(try EnvelopeCodec.readData(body, as: OrderReason.self).reason)
+            case .stockReleased: .released(try EnvelopeCodec.readData(body))
+            case .productCreated: .created(try EnvelopeCodec.readData(body))
+            case .productUpdated: .updated(try EnvelopeCodec.readData(body))
             case .productDiscontinued: .discontinued
-            case .stockAdjusted: .adjusted(try EnvelopeCodec.decodeData(body))
+            case .stockAdjusted: .adjusted(try EnvelopeCodec.readData(body))
             default: .none
             }
     }

@@ -90,6 +90,25 @@ public struct Projections: Sendable {
         var updated_at: String
         var version: Int64
         var position: Int64
+
+        /// The row as `jsonb_populate_recordset` reads it, written without JSONEncoder (a rebuild writes every order).
+        var json: JSONValue {
+            .object([
+                .init("id", .string(id.uuidString.lowercased())), .init("customer_id", .string(customer_id)), .init("status", .string(status)),
+                .init(
+                    "lines",
+                    .array(
+                        lines.map { line in
+                            .object(
+                                [.init("sku", .string(line.sku)), .init("quantity", .integer(line.quantity))]
+                                    + (line.unit_price_cents.map { [.init("unit_price_cents", .integer($0))] } ?? []))
+                        })),
+                .init("total_cents", total_cents.map { .integer($0) } ?? .null), .init("payment_status", .string(payment_status)),
+                .init("payment_reference", payment_reference.map { .string($0) } ?? .null), .init("reason", reason.map { .string($0) } ?? .null),
+                .init("created_at", .string(created_at)), .init("updated_at", .string(updated_at)), .init("version", .integer(Int(version))),
+                .init("position", .integer(Int(position))),
+            ])
+        }
     }
 
     private func applyToOrders(_ facts: [EventFacts], on connection: PostgresConnection) async throws {
@@ -148,11 +167,11 @@ public struct Projections: Sendable {
             changed.insert(key)
         }
         if !changed.isEmpty {
-            let written = changed.sorted().map { rows[$0]! }
+            let written = JSONValue.array(changed.sorted().map { rows[$0]!.json })
             connection.executeLater(
                 """
                 INSERT INTO \(unescaped: schema).orders
-                SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: schema).orders, \(try PostgresJSON(encoding: written)))
+                SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: schema).orders, \(PostgresJSON(bytes: written.encoded())))
                 ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, status = excluded.status, lines = excluded.lines,
                     total_cents = excluded.total_cents, payment_status = excluded.payment_status, payment_reference = excluded.payment_reference,
                     reason = excluded.reason, created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version,

@@ -27,7 +27,7 @@ struct Status: AsyncParsableCommand {
             }
         }
         let vhost = (try? AMQPEndpoint.list(settings.amqpURL).first?.vhost) ?? "/"
-        let status = SystemStatus(amqp: amqp, pool: pool, managementURL: ProcessInfo.processInfo.environment["DEPOT_MANAGEMENT_URL"], vhost: vhost ?? "/")
+        let status = SystemStatus(amqp: amqp, pool: pool, managementURL: ProcessInfo.processInfo.environment["DEPOT_MANAGEMENT_URL"], vhost: vhost)
         repeat {
             let report = try await status.report()
             if json {

@@ -14,7 +14,7 @@ struct EdgeClient {
 
     /// Starts `depot all` with the edge on a free port and waits until it answers.
     static func start(_ settings: [String: String] = [:]) async throws -> EdgeClient {
-        let port = Int.random(in: 20_000...40_000)
+        let port = TestEnvironment.freePort()
         var all = ["DEPOT_JWT_SECRET": secret, "DEPOT_HTTP_PORT": "\(port)", "DEPOT_RATE_LIMIT": "0"]
         for (key, value) in settings { all[key] = value }
         let depot = try await IsolatedDepot.make(all)

@@ -57,7 +57,7 @@ final class IsolatedDepot: @unchecked Sendable {
         environment["DEPOT_LOG_FORMAT"] = "text"
         environment["DEPOT_LOG_LEVEL"] = environment["DEPOT_TEST_LOG_LEVEL"] ?? "info"
         // `depot all` serves the edge too: a port of its own, so tests run side by side.
-        environment["DEPOT_HTTP_PORT"] = "\(Int.random(in: 50_001...60_000))"
+        environment["DEPOT_HTTP_PORT"] = "\(TestEnvironment.freePort())"
         for (key, value) in settings { environment[key] = value }
         return IsolatedDepot(name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment)
     }

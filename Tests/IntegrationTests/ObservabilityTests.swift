@@ -41,10 +41,11 @@ struct ObservabilityTests {
     }
 
     @Test func workersServeHealthReadinessAndMetricsOnTheAdminPort() async throws {
-        let port = Int.random(in: 40_001...50_000)
+        let port = TestEnvironment.freePort()
+        let projectorPort = TestEnvironment.freePort()
         let depot = try await IsolatedDepot.make(["DEPOT_ADMIN_PORT": "\(port)"])
         try depot.start("orders")
-        try depot.start(["projector"], settings: ["DEPOT_ADMIN_PORT": "\(port + 1)"])
+        try depot.start(["projector"], settings: ["DEPOT_ADMIN_PORT": "\(projectorPort)"])
         try await depot.waitUntilConsuming(["depot.orders", "depot.projector"])
         func get(_ path: String, port: Int = port) async throws -> (Int, String) {
             let reply = try await Curl.request("GET", "http://127.0.0.1:\(port)\(path)")
@@ -64,12 +65,12 @@ struct ObservabilityTests {
         #expect(sampled)
         try await client.send(.productCreated, correlationId: "gauge", ProductCreated(sku: "gauge", name: "Gauge", priceCents: 1, stock: 1))
         let projected = try await eventually(timeout: .seconds(20)) {
-            let metrics = try await get("/metrics", port: port + 1).1
+            let metrics = try await get("/metrics", port: projectorPort).1
             return metrics.contains(#"depot_projection_position{projection="products"} 1.0"#)
                 && metrics.contains(#"depot_projection_lag_events{projection="products"} 0.0"#)
                 && metrics.contains("depot_projection_delay_seconds_count 1")
         }
-        if !projected { Issue.record("projector metrics: \(try await get("/metrics", port: port + 1).1)") }
+        if !projected { Issue.record("projector metrics: \(try await get("/metrics", port: projectorPort).1)") }
         await client.close()
         await depot.tearDown()
     }
