@@ -29,12 +29,10 @@ public struct ProjectorHandler: BatchHandler {
         try await EventLog.lock(on: connection)
         let events = try await EventLog.append(batch.filter { !$0.type.isCommand }, on: connection)
         try await projections.apply(events, on: connection)
-        let last = events.last?.position
-        if let last {
-            try await projections.checkpoint(last, on: connection)
+        if let last = events.last {
+            try await projections.checkpoint(last.position, on: connection)
             // How long the newest event took from its occurrence to the projections.
-            Timer(label: "depot_projection_delay_seconds").recordNanoseconds(
-                Int64(max(0, Date().timeIntervalSince(events.last!.occurredAt)) * 1e9))
+            Timer(label: "depot_projection_delay_seconds").recordNanoseconds(Int64(max(0, Date().timeIntervalSince(last.occurredAt)) * 1e9))
             // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
             var keys = Set(events.map(\.correlationId))
             for event in events { keys.formUnion(try Self.productsMoved(by: event)) }
@@ -46,8 +44,8 @@ public struct ProjectorHandler: BatchHandler {
     /// The skus whose stock an order's event moves (their product views change too).
     public static func productsMoved(by event: StoredEvent) throws -> [String] {
         switch event.type {
-        case .stockReserved, .orderConfirmed: try event.decode(PricedOrder.self).data.lines.map(\.sku)
-        case .stockReleased: try event.decode(StockReleased.self).data.lines.map(\.sku)
+        case .stockReserved, .orderConfirmed: try EnvelopeCodec.readData(event.body, as: PricedOrder.self).lines.map(\.sku)
+        case .stockReleased: try EnvelopeCodec.readData(event.body, as: StockReleased.self).lines.map(\.sku)
         default: []
         }
     }
@@ -68,5 +66,8 @@ public struct ProjectorHandler: BatchHandler {
         case .paymentSettled, .paymentRefunded: _ = try message.decode(PaymentSettled.self)
         case .orderPlace, .orderCancel, .productCreate, .productUpdate, .productDiscontinue, .stockAdjust: break
         }
+        // And the projections' own reader, which a rebuild uses, must read it the same way.
+        _ = try EventFacts(
+            StoredEvent(position: 0, id: message.id, type: message.type, correlationId: "", occurredAt: Date(), body: message.body))
     }
 }

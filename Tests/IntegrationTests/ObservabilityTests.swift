@@ -34,8 +34,8 @@ struct ObservabilityTests {
         let placed = try await orders
         #expect(exits == ["orders": 0, "inventory": 0, "payments": 0, "projector": 0])
         #expect(try await client.waitUntilAllFinal(placed, timeout: .seconds(120)))
-        try await Task.sleep(for: .seconds(1))
-        #expect(try await client.guaranteeViolations(expectedOrders: placed.count) == [])
+        let violations = try await client.settledViolations(expectedOrders: placed.count)
+        #expect(violations == [], "logs: \(depot.logDirectory.path)")
         await client.close()
         await depot.tearDown()
     }

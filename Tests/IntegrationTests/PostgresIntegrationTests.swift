@@ -118,7 +118,9 @@ struct PostgresIntegrationTests {
 
     @Test("an exhausted pool makes callers wait, then time out with a clear error")
     func poolExhaustion() async throws {
-        let pool = try await TestEnvironment.postgres(maxConnections: 1, acquireTimeout: .milliseconds(300))
+        let pool = try await TestEnvironment.postgres(maxConnections: 1, acquireTimeout: .seconds(1))
+        // Connected first, so that connecting on a busy machine does not count against the wait.
+        _ = try await pool.withConnection { try await $0.query("SELECT 1") }
         // A short hold: the waiter gets the connection when it comes back.
         async let holder: Void = pool.withConnection { connection in
             try await connection.execute("SELECT pg_sleep(0.1)")
@@ -130,7 +132,7 @@ struct PostgresIntegrationTests {
 
         // A long hold: the waiter gives up after the acquire timeout.
         async let longHolder: Void = pool.withConnection { connection in
-            try await connection.execute("SELECT pg_sleep(1)")
+            try await connection.execute("SELECT pg_sleep(3)")
         }
         try await Task.sleep(for: .milliseconds(50))
         let started = ContinuousClock.now
@@ -140,7 +142,7 @@ struct PostgresIntegrationTests {
         } catch let error as PostgresError {
             #expect(error.kind == .poolTimeout)
             #expect(error.message.contains("no database connection became free"))
-            #expect(ContinuousClock.now - started >= .milliseconds(250))
+            #expect(ContinuousClock.now - started >= .milliseconds(950))
         }
         try await longHolder
         await pool.shutdown()

@@ -187,6 +187,24 @@ extension SagaClient {
         }
     }
 
+    /// The guarantees once the system has come to rest: effects still in flight (stock moved to
+    /// sold after a confirmation, an outbox row about to be published, the projector's last batch)
+    /// settle within `timeout`; a lost or doubled effect never does. Returns what still breaks.
+    func settledViolations(expectedOrders: Int, timeout: Duration = .seconds(30)) async throws -> [String] {
+        var violations: [String] = []
+        var first: [String]?
+        let started = ContinuousClock.now
+        _ = try await eventually(timeout: timeout) {
+            violations = try await guaranteeViolations(expectedOrders: expectedOrders)
+            if first == nil { first = violations }
+            return violations.isEmpty
+        }
+        if let first, !first.isEmpty, violations.isEmpty {
+            print("in flight at first look, settled after \(ContinuousClock.now - started): \(first)")
+        }
+        return violations
+    }
+
     /// Every guarantee of CONTRACT §5 that can be checked after the fact; returns what breaks.
     func guaranteeViolations(expectedOrders: Int) async throws -> [String] {
         var violations = try await conservationViolations().map { "conservation: \($0)" }

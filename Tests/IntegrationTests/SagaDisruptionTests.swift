@@ -42,8 +42,7 @@ struct SagaDisruptionTests {
 
         let allFinal = try await client.waitUntilAllFinal(orders, timeout: .seconds(180))
         #expect(allFinal, "logs: \(depot.logDirectory.path)")
-        try await Task.sleep(for: .seconds(1))
-        let violations = try await client.guaranteeViolations(expectedOrders: orders.count)
+        let violations = try await client.settledViolations(expectedOrders: orders.count)
         #expect(violations == [], "logs: \(depot.logDirectory.path)")
         let outcomes = try await client.pool.withConnection { connection in
             try await connection.query("SELECT status, count(*) FROM orders.orders GROUP BY 1 ORDER BY 1").map {
@@ -68,8 +67,7 @@ struct SagaDisruptionTests {
         let orders = try await client.placeMixedOrders(400, skus: Self.skus, concurrency: 16)
         let allFinal = try await client.waitUntilAllFinal(orders, timeout: .seconds(120))
         #expect(allFinal, "logs: \(depot.logDirectory.path)")
-        try await Task.sleep(for: .seconds(1))
-        let violations = try await client.guaranteeViolations(expectedOrders: orders.count)
+        let violations = try await client.settledViolations(expectedOrders: orders.count)
         #expect(violations == [], "logs: \(depot.logDirectory.path)")
         // Both replicas of each service did work (competing consumers), except the projector's standby.
         let amqp = try await depot.connect()
