@@ -93,21 +93,25 @@ public enum EnvelopeCodec {
         return header
     }
 
-    /// The type and version of a body without reading its data.
+    /// The type and version of a body without reading its data (every delivery is peeked at
+    /// before its handler is chosen, so this uses the small parser, not Codable).
     public static func peek(_ body: [UInt8]) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
-        struct Header: Decodable {
-            var id: UUID
-            var type: String
-            var version: Int
+        let document: JSONValue
+        do { document = try JSONValue.parse(body) } catch { throw EnvelopeError(kind: .malformed, detail: error.description) }
+        let id: UUID
+        let typeName: String
+        let version: Int
+        do {
+            id = try document.uuid("id")
+            typeName = try document.string("type")
+            version = try document.int("version")
+        } catch {
+            throw EnvelopeError(kind: .malformed, detail: error.detail)
         }
-        let header: Header
-        do { header = try decoder.decode(Header.self, from: Data(body)) } catch {
-            throw EnvelopeError(kind: .malformed, detail: describe(error))
+        guard let type = MessageType(rawValue: typeName) else {
+            throw EnvelopeError(kind: .unknownType, detail: "type '\(typeName.prefix(100))' is not one Depot knows")
         }
-        guard let type = MessageType(rawValue: header.type) else {
-            throw EnvelopeError(kind: .unknownType, detail: "type '\(header.type.prefix(100))' is not one Depot knows")
-        }
-        return (type, header.version, header.id)
+        return (type, version, id)
     }
 
     /// Depot's JSON conventions (sorted keys, RFC 3339 times with milliseconds), for anything

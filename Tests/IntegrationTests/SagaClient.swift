@@ -85,13 +85,16 @@ struct SagaClient {
         var available: Int
         var reserved: Int
         var sold: Int
-        var description: String { "available \(available), reserved \(reserved), sold \(sold)" }
+        var description: String { self == .absent ? "no such product" : "available \(available), reserved \(reserved), sold \(sold)" }
+        /// What `stock` answers before inventory has the product (a test may be waiting for it).
+        static let absent = Stock(available: .min, reserved: .min, sold: .min)
     }
 
     /// Inventory's own numbers for a product.
     func stock(_ sku: String) async throws -> Stock {
         try await pool.withConnection { connection in
-            let row = try await connection.query("SELECT available, reserved, sold FROM inventory.products WHERE sku = \(sku)").first!
+            guard let row = try await connection.query("SELECT available, reserved, sold FROM inventory.products WHERE sku = \(sku)").first
+            else { return .absent }
             return Stock(available: try row.decode(0), reserved: try row.decode(1), sold: try row.decode(2))
         }
     }
