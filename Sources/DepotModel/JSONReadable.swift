@@ -57,7 +57,7 @@ extension JSONValue {
 extension UUID {
     /// Reads `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) by hand; Foundation's parser
     /// calls sscanf, which showed in the profile of a rebuild.
-    init?(canonicalText text: String) {
+    public init?(canonicalText text: String) {
         var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         let utf8 = Array(text.utf8)
         guard utf8.count == 36 else { return nil }

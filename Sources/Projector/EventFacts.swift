@@ -31,7 +31,7 @@ struct EventFacts: Sendable {
 
     init(_ event: StoredEvent) throws(EnvelopeError) {
         self.event = event
-        orderKey = Self.orderEvents.contains(event.type) && Self.isUUID(event.correlationId) ? event.correlationId.lowercased() : nil
+        orderKey = Self.orderEvents.contains(event.type) && UUID(canonicalText: event.correlationId) != nil ? event.correlationId.lowercased() : nil
         let body = event.body
         data =
             switch event.type {
@@ -46,19 +46,5 @@ struct EventFacts: Sendable {
             case .stockAdjusted: .adjusted(try EnvelopeCodec.readData(body))
             default: .none
             }
-    }
-
-    /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits of either case.
-    static func isUUID(_ text: String) -> Bool {
-        var count = 0
-        for (index, c) in text.utf8.enumerated() {
-            count += 1
-            if index == 8 || index == 13 || index == 18 || index == 23 {
-                guard c == UInt8(ascii: "-") else { return false }
-            } else {
-                guard (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) else { return false }
-            }
-        }
-        return count == 36
     }
 }
