@@ -68,7 +68,7 @@ extension UUID {
                     guard utf8[index] == UInt8(ascii: "-") else { return false }
                     index += 1
                 }
-                guard let high = Self.nibble(utf8[index]), let low = Self.nibble(utf8[index + 1]) else { return false }
+                guard let high = hexDigitValue(utf8[index]), let low = hexDigitValue(utf8[index + 1]) else { return false }
                 out[byte] = high << 4 | low
                 index += 2
             }
@@ -77,14 +77,15 @@ extension UUID {
         guard ok else { return nil }
         self.init(uuid: bytes)
     }
+}
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
+/// The value of one hex digit in ASCII, either case.
+func hexDigitValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
     }
 }
 

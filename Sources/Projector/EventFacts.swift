@@ -47,4 +47,13 @@ struct EventFacts: Sendable {
             default: .none
             }
     }
+
+    /// The skus whose stock this event moves (their product views change too).
+    var skusMoved: [String] {
+        switch (event.type, data) {
+        case (.stockReserved, .priced(let order)), (.orderConfirmed, .priced(let order)): order.lines.map(\.sku)
+        case (_, .released(let released)): released.lines.map(\.sku)
+        default: []
+        }
+    }
 }

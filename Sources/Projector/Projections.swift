@@ -37,6 +37,8 @@ public struct Projections: Sendable {
     public struct PreparedEvents: Sendable {
         let facts: [EventFacts]
         public var count: Int { facts.count }
+        /// The skus whose stock these events move.
+        public var skusMoved: Set<String> { Set(facts.flatMap(\.skusMoved)) }
     }
 
     public static func prepare(_ events: [StoredEvent]) throws(EnvelopeError) -> PreparedEvents {

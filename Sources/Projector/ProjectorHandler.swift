@@ -28,14 +28,14 @@ public struct ProjectorHandler: BatchHandler {
         for message in batch where !message.type.isCommand { try Self.validate(message) }
         try await EventLog.lock(on: connection)
         let events = try await EventLog.append(batch.filter { !$0.type.isCommand }, on: connection)
-        try await projections.apply(events, on: connection)
+        let prepared = try Projections.prepare(events)
+        try await projections.apply(prepared, on: connection)
         if let last = events.last {
             try await projections.checkpoint(last.position, on: connection)
             // How long the newest event took from its occurrence to the projections.
             Timer(label: "depot_projection_delay_seconds").recordNanoseconds(Int64(max(0, Date().timeIntervalSince(last.occurredAt)) * 1e9))
             // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
-            var keys = Set(events.map(\.correlationId))
-            for event in events { keys.formUnion(try Self.productsMoved(by: event)) }
+            let keys = Set(events.map(\.correlationId)).union(prepared.skusMoved)
             let changed = keys.sorted().joined(separator: ",")
             connection.executeLater("SELECT pg_notify(\(Self.channel), \(changed.utf8.count < 7_000 ? changed : "*"))")
         }
@@ -43,11 +43,7 @@ public struct ProjectorHandler: BatchHandler {
 
     /// The skus whose stock an order's event moves (their product views change too).
     public static func productsMoved(by event: StoredEvent) throws -> [String] {
-        switch event.type {
-        case .stockReserved, .orderConfirmed: try EnvelopeCodec.readData(event.body, as: PricedOrder.self).lines.map(\.sku)
-        case .stockReleased: try EnvelopeCodec.readData(event.body, as: StockReleased.self).lines.map(\.sku)
-        default: []
-        }
+        try EventFacts(event).skusMoved
     }
 
     /// Throws `invalid_data` when an event's data does not fit its type.
