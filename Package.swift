@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "depot",
             dependencies: [
-                "DepotApp", "Operations", "Edge", "AMQP",
+                "DepotApp", "Operations", "Edge", "AMQP", "Postgres", "DepotModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -41,9 +41,6 @@ public enum Component: String, Sendable, CaseIterable {
 
 /// Builds and runs components as `Service`s in one `ServiceGroup` per process.
 public struct ComponentRunner: Sendable {
-    /// How many deliveries each service handles at once.
-    public static let handlerConcurrency = 8
-
     public let settings: Settings
     public let logger: Logger
 
@@ -52,9 +49,10 @@ public struct ComponentRunner: Sendable {
         self.logger = logger
     }
 
-    /// Connections each component needs from the pool at most.
-    static func poolSize(for components: [Component], edge: Bool) -> Int {
-        components.reduce(edge ? 18 : 2) { $0 + ($1 == .projector ? 2 : handlerConcurrency + 2) }
+    /// The name in `application_name` (`depot-<name>`): a component, `edge`, or `all`.
+    static func processName(_ components: [Component], edge: Bool) -> String {
+        if edge && components.count == Component.allCases.count { return "all" }
+        return (components.map(\.rawValue) + (edge ? ["edge"] : [])).joined(separator: "+")
     }
 
     /// Connects, migrates, declares the topology, and runs until SIGTERM or SIGINT; then stops
@@ -62,7 +60,14 @@ public struct ComponentRunner: Sendable {
     /// serves the HTTP edge (signing tokens with `jwtSecret`).
     public func run(_ components: [Component], edge jwtSecret: String? = nil, onEdgeReady: @Sendable (String) async -> Void = { _ in }) async throws {
         _ = EdgeServer.metricsRegistry  // bootstraps swift-metrics before any metric is created
-        let pool = try await Connections.postgres(settings, maxConnections: Self.poolSize(for: components, edge: jwtSecret != nil), logger: logger)
+        let edge = jwtSecret != nil
+        let separateRead = edge && settings.databaseReadURL != settings.databaseURL
+        let budget = try ConnectionBudget.plan(
+            components: components, edge: edge, separateReadURL: separateRead, size: settings.databasePoolSize)
+        let applicationName = "depot-\(Self.processName(components, edge: edge))"
+        logger.info("database connections", metadata: ["budget": "\(budget)", "application_name": "\(applicationName)"])
+        let pool = try await Connections.postgres(
+            settings, maxConnections: budget.primary, minimum: min(budget.minimum, budget.primary), applicationName: applicationName, logger: logger)
         let amqp: AMQPConnection
         do { amqp = try await Connections.amqp(settings, logger: logger) } catch {
             await pool.shutdown()
@@ -71,21 +76,28 @@ public struct ComponentRunner: Sendable {
         var cleanups: [@Sendable () async -> Void] = []
         do {
             try await Migrator(pool: pool).migrate { logger.info("\($0)") }
+            let listenConfiguration = try Connections.postgresConfiguration(settings.databaseURL, applicationName: applicationName)
             var services: [any Service] = []
             for component in components {
-                let made = try await makeServices(component, pool: pool, amqp: amqp)
+                let made = try await makeServices(
+                    component, pool: pool, amqp: amqp, budget: budget, listenConfiguration: listenConfiguration,
+                    applicationName: applicationName)
                 services += made.services
                 cleanups += made.cleanups
             }
             if let jwtSecret {
-                let read = try await Connections.postgres(
-                    settings, url: settings.databaseReadURL, setting: "DEPOT_DATABASE_READ_URL", maxConnections: 16, logger: logger)
-                cleanups.append { await read.shutdown() }
+                var read = pool
+                if separateRead {
+                    read = try await Connections.postgres(
+                        settings, url: settings.databaseReadURL, setting: "DEPOT_DATABASE_READ_URL", maxConnections: budget.read,
+                        applicationName: applicationName, logger: logger)
+                    cleanups.append { [read] in await read.shutdown() }
+                }
                 services.append(
                     EdgeServer.application(
                         configuration: EdgeConfiguration(
                             host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout,
-                            rateLimit: settings.rateLimit, listenConfiguration: try PostgresConfiguration(url: settings.databaseURL)),
+                            rateLimit: settings.rateLimit, listenConfiguration: listenConfiguration),
                         publisher: MessagePublisher(amqp: amqp), primary: pool, read: read, authority: await TokenAuthority(secret: jwtSecret),
                         logger: logger))
                 try await Topology.declareExchanges(on: amqp)
@@ -134,7 +146,10 @@ public struct ComponentRunner: Sendable {
 
     /// One component's services, in start order (they stop in reverse: the consumer first,
     /// the relay last, so everything committed is published before the process ends).
-    func makeServices(_ component: Component, pool: PostgresPool, amqp: AMQPConnection) async throws -> (
+    func makeServices(
+        _ component: Component, pool: PostgresPool, amqp: AMQPConnection, budget: ConnectionBudget,
+        listenConfiguration: PostgresConfiguration, applicationName: String
+    ) async throws -> (
         services: [any Service], cleanups: [@Sendable () async -> Void]
     ) {
         var queue = component.queue
@@ -152,7 +167,7 @@ public struct ComponentRunner: Sendable {
         }
         let relay = OutboxRelay(
             outbox: Outbox(schema: component.outboxSchema!), pool: pool, amqp: amqp,
-            listenConfiguration: try PostgresConfiguration(url: settings.databaseURL), logger: logger)
+            listenConfiguration: listenConfiguration, logger: logger)
         var services: [any Service] = [relay]
         var cleanups: [@Sendable () async -> Void] = []
         let handler: any MessageHandler
@@ -164,7 +179,8 @@ public struct ComponentRunner: Sendable {
             handler = InventoryHandler()
         case .payments:
             // The simulated provider keeps its books through its own connections, as a remote one would.
-            let providerPool = try await Connections.postgres(settings, maxConnections: Self.handlerConcurrency, logger: logger)
+            let providerPool = try await Connections.postgres(
+                settings, maxConnections: budget.provider, applicationName: applicationName, logger: logger)
             cleanups.append { await providerPool.shutdown() }
             handler = PaymentHandler(provider: SimulatedPaymentProvider(pool: providerPool))
         case .projector:
@@ -173,7 +189,7 @@ public struct ComponentRunner: Sendable {
         services.append(
             MessageConsumer(
                 queue: queue, schema: component.outboxSchema!, handler: handler, pool: pool, amqp: amqp,
-                prefetch: settings.prefetch, concurrency: Self.handlerConcurrency, relayWake: relay.wake, logger: logger))
+                prefetch: settings.prefetch, concurrency: budget.handlerConcurrency, relayWake: relay.wake, logger: logger))
         return (services, cleanups)
     }
 }

@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Logging
 import Postgres
 
@@ -21,24 +22,97 @@ public enum Connections {
         }
     }
 
+    /// A pool on the database, reachable within 10 s, holding `minimum` connections at once
+    /// before it is handed out: a server that cannot give a process what it needs to work stops
+    /// it at start (exit 2 naming DEPOT_DATABASE_POOL_SIZE), not in the middle of work.
     public static func postgres(
-        _ settings: Settings, url: String? = nil, setting: String = "DEPOT_DATABASE_URL", maxConnections: Int = 10, logger: Logger
+        _ settings: Settings, url: String? = nil, setting: String = "DEPOT_DATABASE_URL", maxConnections: Int = 1, minimum: Int = 1,
+        applicationName: String, logger: Logger
     ) async throws -> PostgresPool {
-        var options = PostgresConfiguration.Options()
-        options.maxConnections = maxConnections
-        let configuration = try PostgresConfiguration(url: url ?? settings.databaseURL, options: options)
+        let configuration = try postgresConfiguration(
+            url ?? settings.databaseURL, maxConnections: maxConnections, applicationName: applicationName)
         let pool = PostgresPool(configuration: configuration, logger: logger)
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
             do {
                 _ = try await pool.withConnection { try await $0.execute("SELECT 1") }
-                return pool
-            } catch let error as PostgresError where error.kind == .connectionFailed && ContinuousClock.now < deadline {
+                break
+            } catch let error as PostgresError where error.kind == .connectionFailed && !error.isOutOfConnections && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(250))
             } catch let error as PostgresError {
                 await pool.shutdown()
+                if error.isOutOfConnections { throw outOfConnections(opened: 0, wanted: minimum, serverLimit: nil) }
                 throw ConfigurationError(setting: setting, problem: "database unreachable after 10 s (\(error.message))")
             }
         }
+        let minimum = min(minimum, maxConnections)
+        guard minimum > 1 else { return pool }
+        // Hold `minimum` leases at once, so that each is a connection of its own.
+        let limit = try? await pool.withConnection { try await $0.query("SHOW max_connections").first?.decode(0, as: String.self) }
+        let opened = Opened()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let gate = Gate(count: minimum)
+                for _ in 0..<minimum {
+                    group.addTask {
+                        do {
+                            try await pool.withConnection { _ in
+                                opened.increment()
+                                await gate.arriveAndWait()
+                            }
+                        } catch {
+                            await gate.arriveAndWait()  // a refused one arrives too, or the others wait forever
+                            throw error
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } catch let error as PostgresError where error.isOutOfConnections {
+            await pool.shutdown()
+            throw outOfConnections(opened: opened.count, wanted: minimum, serverLimit: limit ?? nil)
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+        return pool
+    }
+
+    /// libpq settings for one pool or listener of this process.
+    public static func postgresConfiguration(_ url: String, maxConnections: Int = 1, applicationName: String) throws -> PostgresConfiguration {
+        var options = PostgresConfiguration.Options()
+        options.maxConnections = maxConnections
+        options.applicationName = applicationName
+        return try PostgresConfiguration(url: url, options: options)
+    }
+
+    static func outOfConnections(opened: Int, wanted: Int, serverLimit: String?) -> ConfigurationError {
+        ConfigurationError(
+            setting: "DEPOT_DATABASE_POOL_SIZE",
+            problem: "PostgreSQL refused connection \(opened + 1) of the \(wanted) this process needs to start (too many clients; the server's "
+                + "max_connections is \(serverLimit ?? "reached")): lower DEPOT_DATABASE_POOL_SIZE, stop other clients, or raise max_connections")
+    }
+}
+
+/// Counts connections opened during the start-up check.
+private final class Opened: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func increment() { lock.withLock { value += 1 } }
+    var count: Int { lock.withLock { value } }
+}
+
+/// Lets `count` tasks continue once all have arrived (so they hold their connections together).
+private actor Gate {
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private let count: Int
+    init(count: Int) { self.count = count }
+    func arriveAndWait() async {
+        if waiting.count + 1 >= count {
+            for continuation in waiting { continuation.resume() }
+            waiting.removeAll()
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
     }
 }

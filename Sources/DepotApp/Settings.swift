@@ -36,6 +36,11 @@ public struct Settings: Sendable {
     public var retryDelays: [Duration]
     /// Requests per second and burst per caller at the edge; nil: no limit.
     public var rateLimit: (rate: Double, burst: Double)?
+    /// PostgreSQL connections this process may hold, listeners included; nil: 8 for each
+    /// component it runs (see `ConnectionBudget`).
+    public var databasePoolSize: Int?
+    /// The RabbitMQ management API (`http://user:pass@host:15672`), for `depot status`'s rates.
+    public var managementURL: String?
 
     public enum LogFormat: String, Sendable { case json, text }
     public enum QueueType: String, Sendable { case classic, quorum }
@@ -58,6 +63,8 @@ public struct Settings: Sendable {
         ("DEPOT_RATE_LIMIT", "100/s,burst=200"),
         ("DEPOT_RETRY_DELAYS", "500ms,2s,10s,30s,60s"),
         ("DEPOT_SHUTDOWN_GRACE", "30s"),
+        ("DEPOT_DATABASE_POOL_SIZE", nil),
+        ("DEPOT_MANAGEMENT_URL", nil),
     ]
 
     /// Resolves every setting. `flags` maps a variable name to a command-line value.
@@ -125,6 +132,13 @@ public struct Settings: Sendable {
         guard !retryDelays.isEmpty, retryDelays.allSatisfy({ $0 >= .milliseconds(1) }) else {
             throw ConfigurationError(setting: "DEPOT_RETRY_DELAYS", problem: "needs at least one delay of 1ms or more")
         }
+        var poolSize: Int?
+        if let text = value("DEPOT_DATABASE_POOL_SIZE") {
+            guard let size = Int(text), (1...10_000).contains(size) else {
+                throw ConfigurationError(setting: "DEPOT_DATABASE_POOL_SIZE", problem: "must be a whole number of connections from 1 to 10000, not '\(text)'")
+            }
+            poolSize = size
+        }
         if let secret = value("DEPOT_JWT_SECRET"), secret.utf8.count < 32 {
             throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "must be at least 32 bytes (an HS256 key as long as its hash)")
         }
@@ -132,7 +146,8 @@ public struct Settings: Sendable {
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
             httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
             confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType,
-            paymentTimeout: paymentTimeout, shutdownGrace: shutdownGrace, retryDelays: retryDelays, rateLimit: rateLimit)
+            paymentTimeout: paymentTimeout, shutdownGrace: shutdownGrace, retryDelays: retryDelays, rateLimit: rateLimit,
+            databasePoolSize: poolSize, managementURL: value("DEPOT_MANAGEMENT_URL"))
     }
 
     private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {

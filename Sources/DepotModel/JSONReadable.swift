@@ -54,31 +54,6 @@ extension JSONValue {
     }
 }
 
-extension UUID {
-    /// Reads `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) by hand; Foundation's parser
-    /// calls sscanf, which showed in the profile of a rebuild.
-    public init?(canonicalText text: String) {
-        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let utf8 = Array(text.utf8)
-        guard utf8.count == 36 else { return nil }
-        let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
-            var index = 0
-            for byte in 0..<16 {
-                if index == 8 || index == 13 || index == 18 || index == 23 {
-                    guard utf8[index] == UInt8(ascii: "-") else { return false }
-                    index += 1
-                }
-                guard let high = hexDigitValue(utf8[index]), let low = hexDigitValue(utf8[index + 1]) else { return false }
-                out[byte] = high << 4 | low
-                index += 2
-            }
-            return true
-        }
-        guard ok else { return nil }
-        self.init(uuid: bytes)
-    }
-}
-
 /// The value of one hex digit in ASCII, either case.
 func hexDigitValue(_ c: UInt8) -> UInt8? {
     switch c {

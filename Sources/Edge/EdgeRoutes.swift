@@ -192,9 +192,9 @@ struct EdgeRoutes: Sendable {
             // a retry after a 503, is harmless.
             orderId = id
             let order = PlaceOrder(orderId: id, customerId: caller.subject, lines: lines, payment: .init(token: token!))
-            _ = try await send(.orderPlace, correlationId: id.uuidString.lowercased(), order, request)
+            _ = try await send(.orderPlace, correlationId: id.canonicalText, order, request)
         }
-        let id = orderId.uuidString.lowercased()
+        let id = orderId.canonicalText
         return try await answer(
             request, accepted: orderId, location: "/v1/orders/\(id)", key: id, status: .created,
             ready: { try await order(orderId).flatMap { $0.isFinal ? $0 : nil } })
@@ -202,8 +202,8 @@ struct EdgeRoutes: Sendable {
 
     func getOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let caller = try context.requireCaller()
-        guard let id = UUID(uuidString: try context.parameters.require("id")) else { throw Problem.notFound("no such order") }
-        let entry = try await cached(id.uuidString.lowercased()) {
+        guard let id = UUID(canonicalText: try context.parameters.require("id")) else { throw Problem.notFound("no such order") }
+        let entry = try await cached(id.canonicalText) {
             guard let view = try await order(id) else { return nil }
             return ProjectionCache.Entry(body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.isFinal)
         }
@@ -227,7 +227,7 @@ struct EdgeRoutes: Sendable {
         var afterId: UUID?
         if let cursor = request.uri.queryParameters["after"] {
             let parts = try Cursor.decode(String(cursor), parts: 2)
-            guard let time = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(parts[0]), let id = UUID(uuidString: parts[1]) else {
+            guard let time = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(parts[0]), let id = UUID(canonicalText: parts[1]) else {
                 throw Problem.invalid("after", "is not a cursor this API returned")
             }
             afterTime = time
@@ -248,7 +248,7 @@ struct EdgeRoutes: Sendable {
         if items.count > limit {
             items.removeLast()
             let last = items.last!
-            next = Cursor.encode([last.createdAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last.id.uuidString])
+            next = Cursor.encode([last.createdAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last.id.canonicalText])
         }
         return try json(Page(items: items, next: next))
     }
@@ -257,10 +257,10 @@ struct EdgeRoutes: Sendable {
         let view = try await visibleOrder(context)
         guard !view.isFinal else { throw Problem(.conflict, "the order is \(view.status) already") }
         let id = try await send(
-            .orderCancel, correlationId: view.id.uuidString.lowercased(), CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
+            .orderCancel, correlationId: view.id.canonicalText, CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
             request)
         return try await answer(
-            request, accepted: id, location: "/v1/orders/\(view.id.uuidString.lowercased())", key: view.id.uuidString.lowercased(),
+            request, accepted: id, location: "/v1/orders/\(view.id.canonicalText)", key: view.id.canonicalText,
             status: .ok, ready: { try await order(view.id).flatMap { $0.isFinal ? $0 : nil } })
     }
 
@@ -268,7 +268,7 @@ struct EdgeRoutes: Sendable {
         let view = try await visibleOrder(context)
         let rows = try await read.withConnection { connection in
             try await connection.query(
-                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(view.id.uuidString.lowercased()) ORDER BY position")
+                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(view.id.canonicalText) ORDER BY position")
         }
         // Each body exactly as on the broker, with its log position added in front.
         var text = #"{"items":["#
@@ -284,7 +284,7 @@ struct EdgeRoutes: Sendable {
     /// The order named in the path, if the caller may see it (another customer's order is 404).
     func visibleOrder(_ context: EdgeContext) async throws -> OrderView {
         let caller = try context.requireCaller()
-        guard let id = UUID(uuidString: try context.parameters.require("id")), let view = try await order(id),
+        guard let id = UUID(canonicalText: try context.parameters.require("id")), let view = try await order(id),
             caller.role == .admin || view.customerId == caller.subject
         else { throw Problem.notFound("no such order") }
         return view
@@ -338,14 +338,18 @@ struct EdgeRoutes: Sendable {
         ready: @Sendable () async throws -> View?
     ) async throws -> Response {
         if let seconds = Self.preferredWait(request), seconds > 0 {
-            if let view = try await waiters.wait(for: key, until: .now + .seconds(seconds), check: ready) {
+            // The command is confirmed: a database outage while waiting still answers 202, never 503.
+            let view: View?
+            do { view = try await waiters.wait(for: key, until: .now + .seconds(seconds), check: ready) } catch let error as PostgresError
+            where error.isUnavailable { view = nil }
+            if let view {
                 var response = try json(view, status: status)
                 response.headers[.location] = location
                 response.headers[HTTPField.Name("Preference-Applied")!] = "wait=\(seconds)"
                 return response
             }
         }
-        var response = try json(Accepted(id: id.uuidString.lowercased()), status: .accepted)
+        var response = try json(Accepted(id: id.canonicalText), status: .accepted)
         response.headers[.location] = location
         return response
     }

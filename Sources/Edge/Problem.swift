@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import HTTPTypes
 import Hummingbird
+import Postgres
 
 /// An error answer as `application/problem+json` (RFC 9457): `type`, `title`, `status`,
 /// `detail`, and `errors` naming each invalid field.
@@ -35,6 +36,10 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         Problem(.serviceUnavailable, detail, headers: [.retryAfter: "\(seconds)"])
     }
 
+    /// PostgreSQL is away or refuses: nothing of the request was done (a route reads and claims
+    /// in the database before it publishes, and an accepted command is answered 202 regardless).
+    public static let databaseUnavailable = unavailable("the database is unavailable; nothing was done, retry", retryAfter: 2)
+
     struct Body: Encodable {
         var type: String
         var title: String
@@ -62,7 +67,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 
 /// Turns every error into a problem answer: a route's `Problem`, Hummingbird's own `HTTPError`s
 /// (404 for an unknown path, 413 for a body over the limit), 405 with `Allow` for a known path
-/// with another method, and — never expected — anything else as a logged 500.
+/// with another method, 503 when the database is unavailable, and — never expected — anything else as a logged 500.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
     let routes: RouteTable
@@ -72,6 +77,9 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             return try problem.response(from: request, context: context)
+        } catch let error as PostgresError where error.isUnavailable {
+            context.logger.warning("database unavailable", metadata: ["error": "\(error.kind): \(error.message.prefix(200))"])
+            return try Problem.databaseUnavailable.response(from: request, context: context)
         } catch let error as HTTPError {
             if error.status == .notFound {
                 let allowed = routes.methods(forPath: request.uri.path)

@@ -1,3 +1,4 @@
+import DepotModel
 import Foundation
 import Postgres
 
@@ -80,7 +81,7 @@ struct OrderView: Encodable, Sendable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.canonicalText, forKey: .id)
         try container.encode(customerId, forKey: .customerId)
         try container.encode(status, forKey: .status)
         try container.encode(lines, forKey: .lines)

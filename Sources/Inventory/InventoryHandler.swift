@@ -8,7 +8,8 @@ import Postgres
 ///
 /// Stock moves only here: reserve all lines of an order or none, release on cancellation,
 /// sell on confirmation. Available stock never goes below zero (a CHECK guards it too), and
-/// rows are locked in sku order so concurrent orders cannot deadlock or oversell.
+/// every handler locks product rows in sku order (after the order's reservation row, if any),
+/// so concurrent orders cannot deadlock or oversell.
 public struct InventoryHandler: MessageHandler {
     public static let schema = "inventory"
     public static let queue = QueueSpec(
@@ -114,7 +115,7 @@ public struct InventoryHandler: MessageHandler {
     /// Reserves every line or none. An order cancelled before it got here stays unreserved.
     private func reserve(_ order: OrderPlaced, _ context: HandlerContext) async throws {
         let connection = context.connection
-        let correlation = order.orderId.uuidString.lowercased()
+        let correlation = order.orderId.canonicalText
         // Claim the order's row first: a cancel racing this waits for the commit, then releases.
         let claimed = try await connection.execute(
             """
@@ -190,11 +191,18 @@ public struct InventoryHandler: MessageHandler {
         guard marked == 0, let lines = try await takeReservation(orderId, becoming: "released", context) else { return }
         try moveStock(lines, set: "reserved = p.reserved - l.quantity, available = p.available + l.quantity", context)
         try await context.emit(
-            .stockReleased, correlationId: orderId.uuidString.lowercased(), StockReleased(orderId: orderId, lines: lines))
+            .stockReleased, correlationId: orderId.canonicalText, StockReleased(orderId: orderId, lines: lines))
     }
 
     /// Applies `set` (SQL over `p`, the product, and `l.quantity`, the order's total of that sku) to every product of `lines`.
     private func moveStock(_ lines: [OrderLine], set: String, _ context: HandlerContext) throws {
+        // Lock the products in sku order first, as every handler here does: an UPDATE … FROM
+        // locks rows in its join's order, and two of those over the same products deadlock.
+        let skus = try PostgresJSON(encoding: Set(lines.map(\.sku)).sorted())
+        context.connection.executeLater(
+            """
+            SELECT 1 FROM inventory.products WHERE sku IN (SELECT jsonb_array_elements_text(\(skus))) ORDER BY sku FOR UPDATE
+            """)
         context.connection.executeLater(
             """
             UPDATE inventory.products p SET \(unescaped: set), version = p.version + 1, updated_at = now()

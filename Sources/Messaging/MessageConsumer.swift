@@ -27,6 +27,9 @@ public final class MessageConsumer: Service, Sendable {
     let concurrency: Int
     let relayWake: WakeSignal?
     let logger: Logger
+    /// Transactions tried again after a conflict, by reason (operators watch this for hot rows).
+    let conflictCounters: [String: Counter]
+    let outageWaits: Counter
 
     public init(
         queue: QueueSpec, schema: String, handler: any MessageHandler, pool: PostgresPool, amqp: AMQPConnection,
@@ -42,6 +45,11 @@ public final class MessageConsumer: Service, Sendable {
         self.concurrency = max(1, concurrency)
         self.relayWake = relayWake
         self.logger = logger
+        self.conflictCounters = Dictionary(
+            uniqueKeysWithValues: ["deadlock", "serialization_failure"].map {
+                ($0, Counter(label: "depot_transaction_retries_total", dimensions: [("queue", queue.name), ("reason", $0)]))
+            })
+        self.outageWaits = Counter(label: "depot_database_unavailable_waits_total", dimensions: [("queue", queue.name)])
     }
 
     public func run() async throws {
@@ -87,7 +95,7 @@ public final class MessageConsumer: Service, Sendable {
         // process exports it if a tracer is bootstrapped, and propagation does not depend on it.
         var span = startSpan("handle \(message.type.rawValue)", ofKind: .consumer)
         span.attributes["messaging.destination"] = queue.name
-        span.attributes["messaging.message.id"] = message.id.uuidString.lowercased()
+        span.attributes["messaging.message.id"] = message.id.canonicalText
         if let traceparent = message.traceparent { span.attributes["traceparent"] = traceparent }
         defer {
             span.end()
@@ -96,16 +104,10 @@ public final class MessageConsumer: Service, Sendable {
         do {
             let outcome: Outcome
             do {
-                outcome = try await pool.withTransaction { connection -> Outcome in
-                    // Travels with the handler's first statement; a message seen before fails it
-                    // with a unique violation, and the whole transaction rolls back.
-                    connection.executeLater("INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id))")
-                    let context = HandlerContext(connection: connection, message: message, logger: logger, outbox: outbox)
-                    try await handler.handle(message, context: context)
-                    return .handled(emitted: context.emittedCount > 0)
-                }
-            } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "inbox_pkey" {
-                outcome = .duplicate
+                outcome = try await transaction(message, logger: logger)
+            } catch is DatabaseUnavailableAtShutdown {
+                delivery.nack(requeue: true)  // not a failure of the message: another replica, or the next start, takes it
+                return
             }
             delivery.ack()
             switch outcome {
@@ -125,6 +127,55 @@ public final class MessageConsumer: Service, Sendable {
             await retry(delivery, message: message, error: error, logger: logger)
         }
     }
+
+    /// Tries again at once after a deadlock or serialization failure, this many times.
+    static let conflictRetries = 3
+    /// Waits between tries while the database is unavailable.
+    static let outageBackoff = Backoff(initial: .milliseconds(250), maximum: .seconds(5))
+
+    /// The delivery's transaction: inbox row, handler, outbox rows, COMMIT.
+    ///
+    /// A deadlock or serialization failure is tried again at once in a new transaction (with
+    /// jitter, so the two sides do not meet again) before the message counts as failed; while
+    /// the database is unavailable (down, restarting, out of connections) the delivery is held
+    /// and tried again with backoff: an outage is not the message's fault and must not use up
+    /// its retries or dead-letter it.
+    func transaction(_ message: IncomingMessage, logger: Logger) async throws -> Outcome {
+        var conflicts = 0
+        var outageAttempts = 0
+        while true {
+            do {
+                return try await pool.withTransaction { connection -> Outcome in
+                    // Travels with the handler's first statement; a message seen before fails it
+                    // with a unique violation, and the whole transaction rolls back.
+                    connection.executeLater("INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id))")
+                    let context = HandlerContext(connection: connection, message: message, logger: logger, outbox: outbox)
+                    try await handler.handle(message, context: context)
+                    return .handled(emitted: context.emittedCount > 0)
+                }
+            } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "inbox_pkey" {
+                return .duplicate
+            } catch let error as PostgresError
+                where (error.code == .deadlockDetected || error.code == .serializationFailure) && conflicts < Self.conflictRetries
+            {
+                conflicts += 1
+                let reason = error.code == .deadlockDetected ? "deadlock" : "serialization_failure"
+                conflictCounters[reason]?.increment()
+                logger.notice("transaction conflict; trying again at once", metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(conflicts)"])
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 * conflicts))))
+            } catch let error as PostgresError where error.isUnavailable {
+                if Task.isShuttingDownGracefully || Task.isCancelled { throw DatabaseUnavailableAtShutdown() }
+                if outageAttempts == 0 || outageAttempts.isMultiple(of: 20) {
+                    logger.warning("database unavailable; holding the message and trying again", metadata: [LogKey.error: "\(error.kind): \(error.message.prefix(200))"])
+                }
+                outageWaits.increment()
+                try? await Task.sleep(for: Self.outageBackoff.delay(attempt: outageAttempts))
+                outageAttempts += 1
+            }
+        }
+    }
+
+    struct DatabaseUnavailableAtShutdown: Error {}
 
     static func count(_ queue: String, _ outcome: String) {
         Counter(label: "depot_messages_consumed_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()

@@ -7,10 +7,10 @@ public enum MessageProperties {
     public static func make(
         id: UUID, type: String, correlationId: String, causationId: UUID?, traceparent: String?, timestamp: Date = Date()
     ) -> AMQPProperties {
-        var properties = AMQPProperties.persistentJSON(messageId: id.uuidString.lowercased(), type: type)
+        var properties = AMQPProperties.persistentJSON(messageId: id.canonicalText, type: type)
         properties.correlationId = correlationId
         properties.timestamp = timestamp
-        if let causationId { properties.headers[MessageHeader.causationId] = .string(causationId.uuidString.lowercased()) }
+        if let causationId { properties.headers[MessageHeader.causationId] = .string(causationId.canonicalText) }
         if let traceparent { properties.headers[MessageHeader.traceparent] = .string(traceparent) }
         return properties
     }

@@ -42,10 +42,30 @@ public struct SystemStatus: Sendable {
         public var note: String
     }
 
+    /// Connections one kind of process holds, from `pg_stat_activity` by `application_name`.
+    public struct ConnectionUse: Sendable, Codable {
+        /// `depot-<component>` (`depot-all`, `depot-edge`, `depot-status`, …).
+        public var applicationName: String
+        public var open: Int
+        /// Running a statement right now.
+        public var active: Int
+    }
+
+    public struct DatabaseConnections: Sendable, Codable {
+        public var maxConnections: Int
+        /// Client connections to the server from anyone (all databases).
+        public var inUse: Int
+        /// Depot's, by process kind (this database only).
+        public var depot: [ConnectionUse]
+        public var health: Health
+        public var note: String
+    }
+
     public struct Report: Sendable, Codable {
         public var queues: [Queue]
         public var outboxes: [Outbox]
         public var projections: [Projection]
+        public var connections: DatabaseConnections
         public var health: Health
     }
 
@@ -87,7 +107,7 @@ public struct SystemStatus: Sendable {
                     name: name, depth: info.messageCount, consumers: info.consumerCount, publishRate: rates[name]?.0, deliverRate: rates[name]?.1,
                     health: health, note: note))
         }
-        let (outboxes, projections) = try await pool.withConnection { connection -> ([Outbox], [Projection]) in
+        let (outboxes, projections, connections) = try await pool.withConnection { connection -> ([Outbox], [Projection], DatabaseConnections) in
             var outboxes: [Outbox] = []
             for service in ["orders", "inventory", "payments"] {
                 let (backlog, oldestRow) = try await Messaging.Outbox(schema: service).backlog(on: connection)
@@ -113,11 +133,34 @@ public struct SystemStatus: Sendable {
                         name: name, position: position, head: head, unapplied: unapplied, lag: lag, health: health,
                         note: stalled ? "events waiting and no projector: start depot projector" : lag > 1_000 ? "behind: the projector is catching up" : ""))
             }
-            return (outboxes, projections)
+            return (outboxes, projections, try await Self.connections(on: connection))
         }
-        let all = queues.map(\.health) + outboxes.map(\.health) + projections.map(\.health)
+        let all = queues.map(\.health) + outboxes.map(\.health) + projections.map(\.health) + [connections.health]
         let overall: Health = all.contains(.failing) ? .failing : all.contains(.warning) ? .warning : .ok
-        return Report(queues: queues, outboxes: outboxes, projections: projections, health: overall)
+        return Report(queues: queues, outboxes: outboxes, projections: projections, connections: connections, health: overall)
+    }
+
+    /// Who holds the server's connections; a warning when fewer than 10% remain.
+    static func connections(on connection: PostgresConnection) async throws -> DatabaseConnections {
+        let limits = try await connection.query(
+            """
+            SELECT current_setting('max_connections')::int8 - current_setting('superuser_reserved_connections')::int8,
+                   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
+            """)[0]
+        let maxConnections = Int(try limits.decode(0, as: Int64.self))
+        let inUse = Int(try limits.decode(1, as: Int64.self))
+        let depot = try await connection.query(
+            """
+            SELECT application_name, count(*), count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name LIKE 'depot-%' GROUP BY 1 ORDER BY 1
+            """
+        ).map { row in
+            ConnectionUse(applicationName: try row.decode(0), open: Int(try row.decode(1, as: Int64.self)), active: Int(try row.decode(2, as: Int64.self)))
+        }
+        let crowded = inUse * 10 >= maxConnections * 9
+        return DatabaseConnections(
+            maxConnections: maxConnections, inUse: inUse, depot: depot, health: crowded ? .warning : .ok,
+            note: crowded ? "\(inUse) of \(maxConnections) connections in use: lower DEPOT_DATABASE_POOL_SIZE or raise max_connections" : "")
     }
 
     /// Publish and deliver rates per queue from the management API; empty when it is not reachable.

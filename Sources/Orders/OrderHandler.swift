@@ -54,7 +54,7 @@ public struct OrderHandler: MessageHandler {
             """)
         guard inserted == 1 else { return }  // the same order placed again under a new message id
         try await context.emit(
-            .orderPlaced, correlationId: order.orderId.uuidString.lowercased(),
+            .orderPlaced, correlationId: order.orderId.canonicalText,
             OrderPlaced(orderId: order.orderId, customerId: order.customerId, lines: order.lines))
     }
 
@@ -62,7 +62,7 @@ public struct OrderHandler: MessageHandler {
         try await OrderSteps(connection: context.connection, paymentTimeout: paymentTimeout).advance(
             orderId, input, causationId: context.message.id
         ) { type, data in
-            try await context.emit(type, correlationId: orderId.uuidString.lowercased(), data)
+            try await context.emit(type, correlationId: orderId.canonicalText, data)
         }
     }
 }
@@ -80,7 +80,7 @@ struct OrderSteps {
             // try again later; after the last retry the message is dead-lettered for a person to see.
             throw OrderNotKnownYet(orderId: orderId)
         }
-        guard let status = OrderStatus(rawValue: try row.decode(0)) else { throw PermanentFailure("order \(orderId) has an unknown status") }
+        guard let status = OrderStatus(rawValue: try row.decode(0)) else { throw PermanentFailure("order \(orderId.canonicalText) has an unknown status") }
         let decision = OrderSaga.decide(status, input)
         guard decision.status != status || decision.effect != nil else { return }
         if decision.status.isFinal {
@@ -140,5 +140,5 @@ struct OrderSteps {
 /// A message about an order this service has not placed (yet).
 struct OrderNotKnownYet: Error, CustomStringConvertible {
     var orderId: UUID
-    var description: String { "order \(orderId.uuidString.lowercased()) is not known (yet)" }
+    var description: String { "order \(orderId.canonicalText) is not known (yet)" }
 }

@@ -60,9 +60,9 @@ public final class PaymentDeadlineWatcher: Service, Sendable {
                 let outbox = Outbox(schema: OrderHandler.schema)
                 try await steps.advance(orderId, .paymentDeadlinePassed, causationId: causationId) { type, data in
                     try await outbox.append(
-                        type, correlationId: orderId.uuidString.lowercased(), causationId: causationId, data: data, on: connection)
+                        type, correlationId: orderId.canonicalText, causationId: causationId, data: data, on: connection)
                 }
-                logger.info("payment timed out; order cancelled", metadata: [LogKey.orderId: "\(orderId)"])
+                logger.info("payment timed out; order cancelled", metadata: [LogKey.orderId: "\(orderId.canonicalText)"])
             }
         }
         return due.count

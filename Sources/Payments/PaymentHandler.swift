@@ -30,7 +30,7 @@ public struct PaymentHandler: MessageHandler {
 
     private func charge(_ request: PaymentRequested, _ context: HandlerContext) async throws {
         let connection = context.connection
-        let correlation = request.orderId.uuidString.lowercased()
+        let correlation = request.orderId.canonicalText
         connection.executeLater(
             """
             INSERT INTO payments.charges (order_id, status, amount_cents) VALUES (\(request.orderId), 'requested', \(request.amountCents))
@@ -70,10 +70,10 @@ public struct PaymentHandler: MessageHandler {
             try await connection.execute("UPDATE payments.charges SET status = 'void', updated_at = now() WHERE order_id = \(orderId)")
         case "settled":
             let reference: String = try row.decode(2)
-            try await provider.refund(idempotencyKey: orderId.uuidString.lowercased())
+            try await provider.refund(idempotencyKey: orderId.canonicalText)
             try await connection.execute("UPDATE payments.charges SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)")
             try await context.emit(
-                .paymentRefunded, correlationId: orderId.uuidString.lowercased(),
+                .paymentRefunded, correlationId: orderId.canonicalText,
                 PaymentRefunded(orderId: orderId, amountCents: try row.decode(1), reference: reference))
         default:
             break  // declined, void or refunded already

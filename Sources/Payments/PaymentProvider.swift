@@ -1,3 +1,4 @@
+import DepotModel
 import Foundation
 import Postgres
 
@@ -94,5 +95,5 @@ public struct SimulatedPaymentProvider: PaymentProvider {
         }
     }
 
-    static func reference() -> String { "sim_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20) }
+    static func reference() -> String { "sim_" + UUID().canonicalText.replacingOccurrences(of: "-", with: "").prefix(20) }
 }

@@ -46,6 +46,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let adminShutdown: Code = "57P01"
         public static let cannotConnectNow: Code = "57P03"
         public static let queryCanceled: Code = "57014"
+        public static let crashShutdown: Code = "57P02"
+        public static let tooManyConnections: Code = "53300"
+        public static let readOnlyTransaction: Code = "25006"
     }
 
     public var kind: Kind
@@ -81,6 +84,25 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
             || code == .cannotConnectNow
         default: return false
         }
+    }
+
+    /// The database cannot serve anyone right now (down, restarting, refusing connections, out
+    /// of connections, or a standby where a primary was expected): an outage to wait out, not a
+    /// fault of the request or message being handled.
+    public var isUnavailable: Bool {
+        switch kind {
+        case .connectionClosed, .connectionFailed, .poolTimeout: return true
+        case .server:
+            guard let code else { return false }
+            return code.raw.hasPrefix("08") || code == .adminShutdown || code == .crashShutdown || code == .cannotConnectNow
+                || code == .tooManyConnections || code == .readOnlyTransaction
+        default: return false
+        }
+    }
+
+    /// The server refused a new connection because its slots are taken (`max_connections`).
+    public var isOutOfConnections: Bool {
+        code == .tooManyConnections || message.contains("too many clients") || message.contains("remaining connection slots are reserved")
     }
 
     public var description: String {

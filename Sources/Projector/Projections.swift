@@ -96,7 +96,7 @@ public struct Projections: Sendable {
         /// The row as `jsonb_populate_recordset` reads it, written without JSONEncoder (a rebuild writes every order).
         var json: JSONValue {
             .object([
-                .init("id", .string(id.uuidString.lowercased())), .init("customer_id", .string(customer_id)), .init("status", .string(status)),
+                .init("id", .string(id.canonicalText)), .init("customer_id", .string(customer_id)), .init("status", .string(status)),
                 .init(
                     "lines",
                     .array(
@@ -125,7 +125,7 @@ public struct Projections: Sendable {
             """)
         {
             let order = try JSONDecoder().decode(OrderRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
-            rows[order.id.uuidString.lowercased()] = order
+            rows[order.id.canonicalText] = order
         }
         var changed: Set<String> = []
         for fact in relevant {

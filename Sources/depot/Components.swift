@@ -93,7 +93,7 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let settings = try connection.settings()
         let logger = Logger(label: "depot.migrate")
-        let pool = try await Connections.postgres(settings, maxConnections: 1, logger: logger)
+        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-migrate", logger: logger)
         do {
             let migrator = Migrator(pool: pool)
             let applied = try await migrator.migrate { print($0) }

@@ -44,6 +44,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "PostgreSQL URL (DEPOT_DATABASE_URL).")
     var databaseURL: String?
 
+    @Option(name: .customLong("database-pool-size"), help: "PostgreSQL connections this process may hold (DEPOT_DATABASE_POOL_SIZE; default 8 per component).")
+    var databasePoolSize: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, … (DEPOT_LOG_LEVEL).")
     var logLevel: String?
 
@@ -54,6 +57,7 @@ struct ConnectionOptions: ParsableArguments {
         var flags: [String: String] = [:]
         flags["DEPOT_AMQP_URL"] = amqpURL
         flags["DEPOT_DATABASE_URL"] = databaseURL
+        flags["DEPOT_DATABASE_POOL_SIZE"] = databasePoolSize
         flags["DEPOT_LOG_LEVEL"] = logLevel
         flags["DEPOT_LOG_FORMAT"] = logFormat
         return flags

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DepotApp
+import DepotModel
 import Foundation
 import Logging
 import Operations
@@ -19,7 +20,7 @@ struct Events: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        let pool = try await Connections.postgres(settings, maxConnections: 1, logger: Logger(label: "depot.events"))
+        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-events", logger: Logger(label: "depot.events"))
         defer { Task { await pool.shutdown() } }
         let filter = EventRepublisher.Filter(typePattern: type, orderId: order?.lowercased())
         var position = after
@@ -41,7 +42,7 @@ struct Events: AsyncParsableCommand {
                 } else {
                     let time = (try row.decode(1, as: Date.self)).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
                     let type: String = try row.decode(2)
-                    print("\(at)\t\(time)\t\(type.padding(toLength: 26, withPad: " ", startingAt: 0))\t\(try row.decode(3, as: String.self))\t\(try row.decode(4, as: UUID.self).uuidString.lowercased())")
+                    print("\(at)\t\(time)\t\(type.padding(toLength: 26, withPad: " ", startingAt: 0))\t\(try row.decode(3, as: String.self))\t\(try row.decode(4, as: UUID.self).canonicalText)")
                 }
                 printed += 1
             }

@@ -28,7 +28,7 @@ struct ReplayProjections: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        let pool = try await Connections.postgres(settings, maxConnections: 2, logger: Logger(label: "depot.replay"))
+        let pool = try await Connections.postgres(settings, maxConnections: 2, applicationName: "depot-replay", logger: Logger(label: "depot.replay"))
         defer { Task { await pool.shutdown() } }
         let rebuild: ProjectionRebuild
         if let fromPosition, fromPosition < 1 { throw ValidationError("--from-position must be 1 or more") }
@@ -131,7 +131,7 @@ struct ReplayPublish: AsyncParsableCommand {
         let filter = EventRepublisher.Filter(
             typePattern: type, fromPosition: fromPosition, toPosition: toPosition, since: try time(since, "since"), until: try time(until, "until"),
             orderId: order?.lowercased())
-        let pool = try await Connections.postgres(settings, maxConnections: 1, logger: Logger(label: "depot.replay"))
+        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-replay", logger: Logger(label: "depot.replay"))
         defer { Task { await pool.shutdown() } }
         let republisher = EventRepublisher(pool: pool)
         let matching = try await republisher.count(filter)

@@ -18,7 +18,7 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let settings = try connection.settings()
         let logger = Logger(label: "depot.status")
-        let pool = try await Connections.postgres(settings, url: settings.databaseReadURL, setting: "DEPOT_DATABASE_READ_URL", maxConnections: 1, logger: logger)
+        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-status", logger: logger)
         let amqp = try await Connections.amqp(settings, logger: logger)
         defer {
             Task {
@@ -27,7 +27,7 @@ struct Status: AsyncParsableCommand {
             }
         }
         let vhost = (try? AMQPEndpoint.list(settings.amqpURL).first?.vhost) ?? "/"
-        let status = SystemStatus(amqp: amqp, pool: pool, managementURL: ProcessInfo.processInfo.environment["DEPOT_MANAGEMENT_URL"], vhost: vhost)
+        let status = SystemStatus(amqp: amqp, pool: pool, managementURL: settings.managementURL, vhost: vhost)
         repeat {
             let report = try await status.report()
             if json {
@@ -61,5 +61,11 @@ struct Status: AsyncParsableCommand {
         for projection in report.projections {
             print(pad(projection.name, 24) + pad("\(projection.position)", 12) + pad("\(projection.head)", 12) + pad("\(projection.lag)", 10) + mark(projection.health) + " " + projection.note)
         }
+        let connections = report.connections
+        print("\n" + pad("DATABASE CONNECTIONS", 24) + pad("OPEN", 8) + pad("ACTIVE", 8) + "VERDICT")
+        for use in connections.depot {
+            print(pad(use.applicationName, 24) + pad("\(use.open)", 8) + pad("\(use.active)", 8))
+        }
+        print(pad("server (all clients)", 24) + pad("\(connections.inUse)/\(connections.maxConnections)", 16) + mark(connections.health) + " " + connections.note)
     }
 }

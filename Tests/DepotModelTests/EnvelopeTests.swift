@@ -65,3 +65,39 @@ struct EnvelopeTests {
         #expect(MessageType.allCases.filter { !$0.isCommand }.count == 16)
     }
 }
+
+@Suite("UUIDs in lowercase")
+struct CanonicalUUIDTests {
+    @Test("canonicalText is RFC 9562's lowercase form and reads back in either case")
+    func text() throws {
+        for _ in 0..<1_000 {
+            let id = UUID()
+            #expect(id.canonicalText == id.uuidString.lowercased())
+            #expect(UUID(canonicalText: id.canonicalText) == id)
+            #expect(UUID(canonicalText: id.uuidString) == id)
+        }
+        let mixed = "7BaC088c-1d2E-4f3a-9B8c-0D1e2F3a4B5c"
+        #expect(UUID(canonicalText: mixed)?.canonicalText == mixed.lowercased())
+        #expect(UUID(canonicalText: "7bac088c-1d2e-4f3a-9b8c-0d1e2f3a4b5") == nil)
+        #expect(UUID(canonicalText: "7bac088cx1d2e-4f3a-9b8c-0d1e2f3a4b5c") == nil)
+    }
+
+    @Test("every UUID in an encoded message is lowercase: id, causation_id and the data's ids")
+    func messagesWriteLowercase() throws {
+        let order = UUID()
+        let causation = UUID()
+        let envelope = Envelope(
+            type: .stockReserved, correlationId: order.canonicalText, causationId: causation,
+            data: PricedOrder(orderId: order, lines: [PricedLine(sku: "A-1", quantity: 1, unitPriceCents: 5)], totalCents: 5))
+        let text = String(decoding: try EnvelopeCodec.encode(envelope), as: UTF8.self)
+        #expect(text.contains(#""id":"\#(envelope.id.canonicalText)""#))
+        #expect(text.contains(#""causation_id":"\#(causation.canonicalText)""#))
+        #expect(text.contains(#""order_id":"\#(order.canonicalText)""#))
+        #expect(!text.contains(order.uuidString) && !text.contains(causation.uuidString) && !text.contains(envelope.id.uuidString))
+        // Read back with the ids in upper case: input is case-insensitive.
+        let shouted = text.replacingOccurrences(of: order.canonicalText, with: order.uuidString)
+            .replacingOccurrences(of: envelope.id.canonicalText, with: envelope.id.uuidString)
+        let back = try EnvelopeCodec.decode(Array(shouted.utf8), as: PricedOrder.self)
+        #expect(back.data.orderId == order && back.id == envelope.id)
+    }
+}

@@ -30,7 +30,7 @@ struct OperatorTests {
         let dirty = try await depot.run("replay", "projections", "--dry-run", "--projection", "orders")
         #expect(dirty.status == 1)
         #expect(dirty.output.contains("orders: 0 added, 0 removed, 1 different"), "\(dirty.output)")
-        #expect(dirty.output.contains(victim.uuidString.lowercased()))
+        #expect(dirty.output.contains(victim.canonicalText))
 
         // The real rebuild runs while more orders flow, and switches over atomically.
         async let more = client.placeMixedOrders(500, skus: Self.skus, concurrency: 4, pause: .milliseconds(5))
@@ -53,7 +53,7 @@ struct OperatorTests {
         try await client.pool.withConnection { try await $0.execute("UPDATE projections.orders SET reason = 'tampered' WHERE id = \(tampered)") }
         let position = try await client.pool.withConnection { connection in
             try await connection.query(
-                "SELECT max(position) FROM eventlog.events WHERE correlation_id = \(tampered.uuidString.lowercased())").first!.decode(0, as: Int.self)
+                "SELECT max(position) FROM eventlog.events WHERE correlation_id = \(tampered.canonicalText)").first!.decode(0, as: Int.self)
         }
         let tailDry = try await depot.run("replay", "projections", "--from-position", "\(position)", "--dry-run")
         #expect(tailDry.status == 1 && tailDry.output.contains("1 different"), "\(tailDry.output)")
@@ -88,7 +88,7 @@ struct OperatorTests {
         var received: [String] = []
         for try await delivery in consumer {
             delivery.ack()
-            #expect(delivery.properties.correlationId == order.uuidString.lowercased())
+            #expect(delivery.properties.correlationId == order.canonicalText)
             received.append(delivery.properties.type ?? "")
             if received.count == expected.count { break }
         }
@@ -99,7 +99,7 @@ struct OperatorTests {
 
         // depot events: the log for people and for tools.
         let lines = try await depot.run("events", "--order", order.uuidString)
-        #expect(lines.output.split(separator: "\n").filter { $0.contains(order.uuidString.lowercased()) }.count == expected.count)
+        #expect(lines.output.split(separator: "\n").filter { $0.contains(order.canonicalText) }.count == expected.count)
         let json = try await depot.run("events", "--type", "order.*", "--json")
         let document = try JSONSerialization.jsonObject(with: Data(json.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
         let types = (document?["items"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []

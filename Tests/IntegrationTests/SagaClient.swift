@@ -54,12 +54,12 @@ struct SagaClient {
         let order = PlaceOrder(
             orderId: orderId, customerId: customer, lines: lines.sorted { $0.key < $1.key }.map { OrderLine(sku: $0.key, quantity: $0.value) },
             payment: .init(token: token))
-        try await send(.orderPlace, correlationId: orderId.uuidString.lowercased(), order)
+        try await send(.orderPlace, correlationId: orderId.canonicalText, order)
         return orderId
     }
 
     func cancel(_ orderId: UUID) async throws {
-        try await send(.orderCancel, correlationId: orderId.uuidString.lowercased(), CancelOrder(orderId: orderId))
+        try await send(.orderCancel, correlationId: orderId.canonicalText, CancelOrder(orderId: orderId))
     }
 
     // MARK: Reading
@@ -150,7 +150,7 @@ struct SagaClient {
     func loggedEvents(_ orderId: UUID) async throws -> [String] {
         try await pool.withConnection { connection in
             try await connection.query(
-                "SELECT type FROM eventlog.events WHERE correlation_id = \(orderId.uuidString.lowercased()) ORDER BY position"
+                "SELECT type FROM eventlog.events WHERE correlation_id = \(orderId.canonicalText) ORDER BY position"
             ).map { try $0.decode(0, as: String.self) }
         }
     }

@@ -56,7 +56,7 @@ struct SagaTests {
                 #expect(delivery.properties.deliveryMode == .persistent)
                 #expect(delivery.properties.type == delivery.routingKey)
                 #expect(delivery.properties.messageId != nil)
-                if delivery.properties.correlationId == order.uuidString.lowercased() {
+                if delivery.properties.correlationId == order.canonicalText {
                     #expect(delivery.properties.headers[MessageHeader.causationId] != nil)
                     seen.append(delivery.routingKey)
                 }
@@ -128,7 +128,7 @@ struct SagaTests {
             let order = try await client.placeOrder(["gadget": 1], token: "tok_flaky")
             #expect(try await client.finalStatus(order) == "confirmed")
             let calls = try await client.count(
-                "SELECT calls FROM payments.simulated_provider WHERE idempotency_key = '\(order.uuidString.lowercased())'")
+                "SELECT calls FROM payments.simulated_provider WHERE idempotency_key = '\(order.canonicalText)'")
             #expect(calls == 3)
             #expect(try await client.stock("gadget", settlingAt: .init(available: 4, reserved: 0, sold: 1)) == .init(available: 4, reserved: 0, sold: 1))
         }
@@ -206,15 +206,15 @@ struct SagaTests {
             let orderId = UUID()
             let placeId = UUID()
             let place = PlaceOrder(orderId: orderId, customerId: "c", lines: [.init(sku: "twice", quantity: 2)], payment: .init(token: "tok_ok"))
-            for _ in 0..<2 { try await client.send(.orderPlace, correlationId: orderId.uuidString.lowercased(), place, id: placeId) }
+            for _ in 0..<2 { try await client.send(.orderPlace, correlationId: orderId.canonicalText, place, id: placeId) }
             // The same order under a second message id (a client retry) is still one order.
-            try await client.send(.orderPlace, correlationId: orderId.uuidString.lowercased(), place)
+            try await client.send(.orderPlace, correlationId: orderId.canonicalText, place)
             #expect(try await client.finalStatus(orderId) == "confirmed")
 
             // An event delivered again: inventory must not reserve twice, the log must not grow.
             let placed = try await client.pool.withConnection { connection in
                 try await connection.query(
-                    "SELECT body FROM eventlog.events WHERE correlation_id = \(orderId.uuidString.lowercased()) AND type = 'order.placed'"
+                    "SELECT body FROM eventlog.events WHERE correlation_id = \(orderId.canonicalText) AND type = 'order.placed'"
                 ).first!.decode(0, as: String.self)
             }
             let envelope = try EnvelopeCodec.decode(Array(placed.utf8), as: OrderPlaced.self)
