@@ -17,6 +17,8 @@ final class IsolatedDepot: @unchecked Sendable {
     let amqpURL: String
     let databaseURL: String
     let environment: [String: String]
+    /// The server the database was created on (the shared one, or a test's scratch server).
+    let databaseServer: String
     private let lock = NSLock()
     private var processes: [(label: String, process: Process)] = []
     let logDirectory: URL
@@ -29,8 +31,9 @@ final class IsolatedDepot: @unchecked Sendable {
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/depot")
     }
 
-    private init(name: String, amqpURL: String, databaseURL: String, environment: [String: String]) {
+    private init(name: String, amqpURL: String, databaseURL: String, environment: [String: String], databaseServer: String) {
         self.name = name
+        self.databaseServer = databaseServer
         self.amqpURL = amqpURL
         self.databaseURL = databaseURL
         self.environment = environment
@@ -39,17 +42,17 @@ final class IsolatedDepot: @unchecked Sendable {
     }
 
     /// Creates the vhost and the database; `settings` are extra `DEPOT_*` variables for every process.
-    static func make(_ settings: [String: String] = [:]) async throws -> IsolatedDepot {
+    static func make(_ settings: [String: String] = [:], databaseServer: String = TestEnvironment.databaseURL) async throws -> IsolatedDepot {
         let name = "t\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         try await management("PUT", "/api/vhosts/\(name)")
         try await management("PUT", "/api/permissions/\(name)/guest", body: #"{"configure":".*","write":".*","read":".*"}"#)
-        let admin = try await TestEnvironment.postgres(maxConnections: 1)
+        let admin = try await TestEnvironment.postgres(maxConnections: 1, url: databaseServer)
         try await admin.withConnection { try await $0.execute("CREATE DATABASE \(unescaped: name)") }
         await admin.shutdown()
 
         var amqp = URLComponents(string: TestEnvironment.amqpURL)!
         amqp.percentEncodedPath = "/\(name)"
-        var database = URLComponents(string: TestEnvironment.databaseURL)!
+        var database = URLComponents(string: databaseServer)!
         database.path = "/\(name)"
         var environment = ProcessInfo.processInfo.environment
         environment["DEPOT_AMQP_URL"] = amqp.string!
@@ -59,7 +62,8 @@ final class IsolatedDepot: @unchecked Sendable {
         // `depot all` serves the edge too: a port of its own, so tests run side by side.
         environment["DEPOT_HTTP_PORT"] = "\(TestEnvironment.freePort())"
         for (key, value) in settings { environment[key] = value }
-        return IsolatedDepot(name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment)
+        return IsolatedDepot(
+            name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment, databaseServer: databaseServer)
     }
 
     // MARK: - Processes
@@ -129,7 +133,7 @@ final class IsolatedDepot: @unchecked Sendable {
             if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         }
         _ = try? await Self.management("DELETE", "/api/vhosts/\(name)")
-        if let admin = try? await TestEnvironment.postgres(maxConnections: 1) {
+        if let admin = try? await TestEnvironment.postgres(maxConnections: 1, url: databaseServer) {
             _ = try? await admin.withConnection { try await $0.execute("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)") }
             await admin.shutdown()
         }

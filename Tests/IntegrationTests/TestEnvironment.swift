@@ -61,16 +61,16 @@ enum TestEnvironment {
         }
     }
 
-    static func postgres(maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5)) async throws -> PostgresPool {
+    static func postgres(maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5), url: String = databaseURL) async throws -> PostgresPool {
         var options = PostgresConfiguration.Options()
         options.maxConnections = maxConnections
         options.acquireTimeout = acquireTimeout
-        let pool = try PostgresPool(configuration: PostgresConfiguration(url: databaseURL, options: options))
+        let pool = try PostgresPool(configuration: PostgresConfiguration(url: url, options: options))
         do {
             _ = try await pool.withConnection { try await $0.execute("SELECT 1") }
         } catch {
             throw Unreachable(
-                description: "DEPOT_DATABASE_URL=\(databaseURL) is unreachable (\(String(reflecting: error))); start it with scripts/dev services")
+                description: "DEPOT_DATABASE_URL=\(url) is unreachable (\(String(reflecting: error))); start it with scripts/dev services")
         }
         return pool
     }

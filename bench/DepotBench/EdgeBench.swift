@@ -30,7 +30,7 @@ extension DepotBench {
         var options = PostgresConfiguration.Options()
         options.maxConnections = 16
         let primary = PostgresPool(configuration: try PostgresConfiguration(url: benchURL, options: options))
-        let orderId = UUID().uuidString.lowercased()
+        let orderId = UUID().canonicalText
         try await primary.withConnection { connection in
             try await connection.execute(
                 """

@@ -179,7 +179,7 @@ extension DepotBench {
                             orderId: id, customerId: "bench", lines: [OrderLine(sku: skus[index % skus.count], quantity: 1)],
                             payment: .init(token: "tok_ok"))
                         let confirmed = try await waiters.wait(for: id) {
-                            try await publisher.publish(Envelope(type: .orderPlace, correlationId: id.uuidString.lowercased(), causationId: nil, data: order))
+                            try await publisher.publish(Envelope(type: .orderPlace, correlationId: id.canonicalText, causationId: nil, data: order))
                         }
                         guard confirmed else { throw ValidationError("order \(id) did not confirm") }
                         latencies.append(elapsedSeconds(since: placed))
