@@ -14,7 +14,7 @@ import ServiceLifecycle
 import UnixSignals
 import Operations
 
-/// The long-running components of CONTRACT §1 that consume from the broker.
+/// The long-running components of docs/interface.md §1 that consume from the broker.
 public enum Component: String, Sendable, CaseIterable {
     case orders, inventory, payments, projector
 

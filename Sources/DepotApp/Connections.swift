@@ -4,7 +4,7 @@ import Logging
 import Postgres
 
 /// Opening the broker and the database from settings, with start-up failures named by their
-/// setting (CONTRACT §2: still unreachable after 10 s → exit 2 naming the variable).
+/// setting (docs/interface.md §2: still unreachable after 10 s → exit 2 naming the variable).
 public enum Connections {
     public static func amqp(_ settings: Settings, logger: Logger) async throws -> AMQPConnection {
         var options = AMQPConfiguration.Options()

@@ -14,7 +14,7 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String { "\(setting): \(problem)" }
 }
 
-/// Depot's configuration (CONTRACT §2), resolved once: flag, then `DEPOT_*` variable, then default.
+/// Depot's configuration (docs/interface.md §2), resolved once: flag, then `DEPOT_*` variable, then default.
 public struct Settings: Sendable {
     public var amqpURL: String
     public var databaseURL: String

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The body of every Depot message (CONTRACT §4):
+/// The body of every Depot message (docs/interface.md §4):
 /// `{id, type, version, occurred_at, correlation_id, causation_id, data:{…}}`.
 public struct Envelope<Payload: Codable & Sendable>: Codable, Sendable {
     public var id: UUID

@@ -1,4 +1,4 @@
-/// Every command and event type CONTRACT §4 names; the raw value is the routing key.
+/// Every command and event type docs/interface.md §4 names; the raw value is the routing key.
 public enum MessageType: String, Sendable, CaseIterable, Codable {
     // Commands, on `depot.commands` (imperative).
     case orderPlace = "order.place"
@@ -39,7 +39,7 @@ public enum MessageType: String, Sendable, CaseIterable, Codable {
     public var currentVersion: Int { 1 }
 }
 
-/// Depot's exchange names (CONTRACT §4).
+/// Depot's exchange names (docs/interface.md §4).
 public enum Exchanges {
     public static let commands = "depot.commands"
     public static let events = "depot.events"

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import JWTKit
 
-/// The claims of a Depot bearer token (CONTRACT §3): `sub`, `role`, `exp`.
+/// The claims of a Depot bearer token (docs/interface.md §3): `sub`, `role`, `exp`.
 struct DepotClaims: JWTPayload {
     var sub: SubjectClaim
     var role: String

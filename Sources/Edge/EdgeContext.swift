@@ -16,7 +16,7 @@ public struct EdgeContext: RequestContext {
         self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
-    /// CONTRACT §3: bodies over 64 KiB get 413.
+    /// docs/interface.md §3: bodies over 64 KiB get 413.
     public var maxUploadSize: Int { 64 * 1024 }
 }
 

@@ -7,7 +7,7 @@ import Messaging
 import Metrics
 import Postgres
 
-/// The handlers of CONTRACT §3: commands out to the broker (202 only after the confirm),
+/// The handlers of docs/interface.md §3: commands out to the broker (202 only after the confirm),
 /// queries from the projections (never a service's own tables).
 struct EdgeRoutes: Sendable {
     let publisher: MessagePublisher

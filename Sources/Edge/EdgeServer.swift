@@ -27,7 +27,7 @@ public struct EdgeConfiguration: Sendable {
     }
 }
 
-/// Builds the edge: a Hummingbird application with every route of CONTRACT §3.
+/// Builds the edge: a Hummingbird application with every route of docs/interface.md §3.
 public enum EdgeServer {
     /// One Prometheus registry per process, behind swift-metrics.
     public static let metricsRegistry: PrometheusCollectorRegistry = {

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
 
-/// CONTRACT §3's idempotency: the same key from the same caller with the same body names the
+/// docs/interface.md §3's idempotency: the same key from the same caller with the same body names the
 /// same order however often and however concurrently it is sent; another body is 409.
 struct IdempotencyKeys: Sendable {
     let pool: PostgresPool

@@ -2,7 +2,7 @@ import DepotModel
 import Foundation
 import Postgres
 
-/// `GET /v1/products/{sku}` (CONTRACT §3).
+/// `GET /v1/products/{sku}` (docs/interface.md §3).
 struct ProductView: Encodable, Sendable {
     var sku: String
     var name: String
@@ -35,7 +35,7 @@ struct ProductView: Encodable, Sendable {
     }
 }
 
-/// `GET /v1/orders/{id}` (CONTRACT §3).
+/// `GET /v1/orders/{id}` (docs/interface.md §3).
 struct OrderView: Encodable, Sendable {
     struct Line: Codable, Sendable {
         var sku: String

@@ -1,4 +1,4 @@
-/// Header names Depot puts on messages (CONTRACT §4).
+/// Header names Depot puts on messages (docs/interface.md §4).
 public enum MessageHeader {
     /// The id of the message that caused this one.
     public static let causationId = "x-causation-id"

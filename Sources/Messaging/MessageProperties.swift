@@ -2,7 +2,7 @@ import AMQP
 import DepotModel
 import Foundation
 
-/// The AMQP properties every Depot message carries (CONTRACT §4).
+/// The AMQP properties every Depot message carries (docs/interface.md §4).
 public enum MessageProperties {
     public static func make(
         id: UUID, type: String, correlationId: String, causationId: UUID?, traceparent: String?, timestamp: Date = Date()

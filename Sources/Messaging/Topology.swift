@@ -47,7 +47,7 @@ public struct QueueSpec: Sendable {
     }
 }
 
-/// Where each queue lives in a cluster (CONTRACT §2, `DEPOT_QUEUE_TYPE`).
+/// Where each queue lives in a cluster (docs/interface.md §2, `DEPOT_QUEUE_TYPE`).
 public enum QueueType: String, Sendable {
     case classic, quorum
 }

@@ -1,7 +1,7 @@
 import DepotModel
 import Foundation
 
-/// An order's status (CONTRACT §3).
+/// An order's status (docs/interface.md §3).
 public enum OrderStatus: String, Sendable, Codable, CaseIterable {
     case pending, reserved, confirmed, rejected, cancelled
 

@@ -23,7 +23,7 @@ public protocol PaymentProvider: Sendable {
     func refund(idempotencyKey: String) async throws
 }
 
-/// The built-in simulated provider (CONTRACT §4): `tok_ok` settles, `tok_declined` declines,
+/// The built-in simulated provider (docs/interface.md §4): `tok_ok` settles, `tok_declined` declines,
 /// `tok_flaky` fails transiently twice then settles, `tok_slow` settles after 2 s; any other
 /// token declines. Its books are the table `payments.simulated_provider`, written through its
 /// own connections outside the service's transaction, as a remote provider's would be.

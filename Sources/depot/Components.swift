@@ -15,7 +15,7 @@ struct All: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        // Development convenience (CONTRACT §2): without DEPOT_JWT_SECRET, make one up and say so.
+        // Development convenience (docs/interface.md §2): without DEPOT_JWT_SECRET, make one up and say so.
         let secret = settings.jwtSecret ?? (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let generated = settings.jwtSecret == nil
         try await ComponentRunner(settings: settings, logger: Logger(label: "depot.all")).run(Component.allCases, edge: secret) { url in

@@ -2,7 +2,7 @@ import ArgumentParser
 import DepotApp
 import Foundation
 
-/// The one executable: a subcommand per component and operator task (CONTRACT §1 and §6).
+/// The one executable: a subcommand per component and operator task (docs/interface.md §1 and §6).
 @main
 struct Depot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +13,7 @@ struct Depot: AsyncParsableCommand {
             Migrate.self, Status.self, Replay.self, DLQ.self, Events.self, Token.self,
         ])
 
-    /// Exit statuses per CONTRACT §6: 0 success, 1 failure, 2 bad usage or configuration.
+    /// Exit statuses per docs/interface.md §6: 0 success, 1 failure, 2 bad usage or configuration.
     static func main() async {
         do {
             var command = try parseAsRoot()

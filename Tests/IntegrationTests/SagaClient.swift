@@ -120,7 +120,7 @@ struct SagaClient {
         }
     }
 
-    /// CONTRACT §5 for every product: initial + adjustments = available + reserved by open orders
+    /// docs/interface.md §5 for every product: initial + adjustments = available + reserved by open orders
     /// + sold to confirmed orders, with reserved and sold recomputed from the reservations.
     /// Returns the products that break it.
     func conservationViolations() async throws -> [String] {
@@ -208,7 +208,7 @@ extension SagaClient {
         return violations
     }
 
-    /// Every guarantee of CONTRACT §5 that can be checked after the fact; returns what breaks.
+    /// Every guarantee of docs/interface.md §5 that can be checked after the fact; returns what breaks.
     func guaranteeViolations(expectedOrders: Int) async throws -> [String] {
         var violations = try await conservationViolations().map { "conservation: \($0)" }
         let checks: [(String, String)] = [
