@@ -1,13 +1,6 @@
 import DepotModel
 import Foundation
 
-/// An order's status (docs/interface.md §3).
-public enum OrderStatus: String, Sendable, Codable, CaseIterable {
-    case pending, reserved, confirmed, rejected, cancelled
-
-    public var isFinal: Bool { self == .confirmed || self == .rejected || self == .cancelled }
-}
-
 /// The saga, orchestrated by orders, as a pure state machine: given an order's status and
 /// what happened, the next status and what to emit. No I/O; the handler performs the decision.
 ///
