@@ -15,34 +15,34 @@ import Synchronization
 /// Keep the connection referenced while its consumers run: when the last reference goes, the
 /// connection closes as if `close()` had been called.
 public final class AMQPConnection: Sendable {
-    let inbox: CommandInbox
+    let commands: CommandQueue
     let stats: ConnectionStats
     public let configuration: AMQPConfiguration
 
-    private init(configuration: AMQPConfiguration, inbox: CommandInbox, stats: ConnectionStats) {
+    private init(configuration: AMQPConfiguration, commands: CommandQueue, stats: ConnectionStats) {
         self.configuration = configuration
-        self.inbox = inbox
+        self.commands = commands
         self.stats = stats
     }
 
     /// Connects, trying every endpoint until `initialConnectDeadline` passes.
     public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "depot.amqp")) async throws -> AMQPConnection {
-        let inbox = CommandInbox()
+        let commands = CommandQueue()
         let stats = ConnectionStats()
         try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
-                let session = Session(configuration: configuration, logger: logger, inbox: inbox, stats: stats)
-                session.run(firstConnection: ready)
+                let connection = ConnectionThread(configuration: configuration, logger: logger, commands: commands, stats: stats)
+                connection.run(firstConnection: ready)
             }
             thread.name = "amqp-connection"
             thread.start()
         }
-        return AMQPConnection(configuration: configuration, inbox: inbox, stats: stats)
+        return AMQPConnection(configuration: configuration, commands: commands, stats: stats)
     }
 
     deinit {
         // Without an explicit close the thread would run on: ask it to end.
-        _ = inbox.send(.close(nil))
+        _ = commands.send(.close(nil))
     }
 
     /// True while a connection to the broker is open.
@@ -63,11 +63,11 @@ public final class AMQPConnection: Sendable {
         _ message: OutgoingMessage, exchange: String, routingKey: String, mandatory: Bool = false,
         timeout: Duration? = nil
     ) async throws {
-        let id = inbox.nextPublishID.add(1, ordering: .relaxed).oldValue
+        let id = commands.nextPublishID.add(1, ordering: .relaxed).oldValue
         let publish = PendingPublish(id: id, exchange: exchange, routingKey: routingKey, mandatory: mandatory, message: message)
         let deadline = timeout.map { ContinuousClock.now + $0 }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            if !inbox.send(.publish(publish, PublishWaiter(continuation: continuation, deadline: deadline))) {
+            if !commands.send(.publish(publish, PublishWaiter(continuation: continuation, deadline: deadline))) {
                 continuation.resume(throwing: AMQPError(.closed, context: "publish"))
             }
         }
@@ -98,14 +98,14 @@ public final class AMQPConnection: Sendable {
         let remaining = Atomic(batch.count)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             for (index, item) in batch.enumerated() {
-                let id = inbox.nextPublishID.add(1, ordering: .relaxed).oldValue
+                let id = commands.nextPublishID.add(1, ordering: .relaxed).oldValue
                 let publish = PendingPublish(
                     id: id, exchange: item.exchange, routingKey: item.routingKey, mandatory: item.mandatory, message: item.message)
                 let waiter = PublishWaiter(deadline: deadline) { error in
                     if let error { results.withLock { $0[index] = error } }
                     if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
                 }
-                if !inbox.send(.publish(publish, waiter)) { waiter.complete(AMQPError(.closed, context: "publish")) }
+                if !commands.send(.publish(publish, waiter)) { waiter.complete(AMQPError(.closed, context: "publish")) }
             }
         }
         return results.withLock { $0 }
@@ -118,8 +118,8 @@ public final class AMQPConnection: Sendable {
         _ name: String, type: ExchangeType = .direct, durable: Bool = true, autoDelete: Bool = false,
         internal: Bool = false, arguments: FieldTable = [:]
     ) async throws {
-        _ = try await perform { session throws(AMQPError) in
-            try session.declareAndRecord(
+        _ = try await perform { connection throws(AMQPError) in
+            try connection.declareAndRecord(
                 .exchange(name: name, type: type.name, durable: durable, autoDelete: autoDelete, internal: `internal`, arguments: arguments))
         }
     }
@@ -129,32 +129,32 @@ public final class AMQPConnection: Sendable {
     public func declareQueue(
         _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false, arguments: FieldTable = [:]
     ) async throws -> QueueInfo {
-        try await perform { session throws(AMQPError) in
-            try session.declareAndRecord(
+        try await perform { connection throws(AMQPError) in
+            try connection.declareAndRecord(
                 .queue(name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments))!
         }
     }
 
     /// Binds a queue to an exchange (and again after every reconnection).
     public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
-        _ = try await perform { session throws(AMQPError) in
-            try session.declareAndRecord(.binding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+        _ = try await perform { connection throws(AMQPError) in
+            try connection.declareAndRecord(.binding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
         }
     }
 
     /// Reads a queue's depth and consumer count without changing it (a passive declare);
     /// throws `.channelClosed` with reply code 404 when it does not exist.
     public func inspectQueue(_ name: String) async throws -> QueueInfo {
-        try await perform { session throws(AMQPError) in
-            try session.declareQueue(.queue(name: name, durable: false, exclusive: false, autoDelete: false, arguments: [:]), passive: true)
+        try await perform { connection throws(AMQPError) in
+            try connection.declareQueue(.queue(name: name, durable: false, exclusive: false, autoDelete: false, arguments: [:]), passive: true)
         }
     }
 
     /// Whether an exchange exists (a passive declare).
     public func exchangeExists(_ name: String) async throws -> Bool {
         do {
-            try await perform { session throws(AMQPError) in
-                try session.declare(.exchange(name: name, type: "direct", durable: false, autoDelete: false, internal: false, arguments: [:]), passive: true)
+            try await perform { connection throws(AMQPError) in
+                try connection.declare(.exchange(name: name, type: "direct", durable: false, autoDelete: false, internal: false, arguments: [:]), passive: true)
             }
             return true
         } catch let error as AMQPError where error.replyCode == 404 {
@@ -165,29 +165,29 @@ public final class AMQPConnection: Sendable {
     /// Deletes a queue and returns how many messages it held.
     @discardableResult
     public func deleteQueue(_ name: String) async throws -> Int {
-        try await perform { session throws(AMQPError) in try session.deleteQueue(name) }
+        try await perform { connection throws(AMQPError) in try connection.deleteQueue(name) }
     }
 
     public func deleteExchange(_ name: String) async throws {
-        try await perform { session throws(AMQPError) in try session.deleteExchange(name) }
+        try await perform { connection throws(AMQPError) in try connection.deleteExchange(name) }
     }
 
     /// Removes every ready message from a queue and returns how many there were.
     @discardableResult
     public func purgeQueue(_ name: String) async throws -> Int {
-        try await perform { session throws(AMQPError) in try session.purgeQueue(name) }
+        try await perform { connection throws(AMQPError) in try connection.purgeQueue(name) }
     }
 
     /// Takes one message from a queue without removing it for good (basic.get, no auto-ack):
     /// settle it with `settle(_:ack:)`; if the connection closes first it goes back to the queue.
     /// Nil when the queue is empty.
     public func get(queue: String) async throws -> FetchedMessage? {
-        try await perform { session throws(AMQPError) in try session.basicGet(queue) }
+        try await perform { connection throws(AMQPError) in try connection.basicGet(queue) }
     }
 
     /// Acks a fetched message (it is gone) or returns it to its queue.
     public func settle(_ message: FetchedMessage, ack: Bool) async throws {
-        try await perform { session throws(AMQPError) in try session.settleFetched(message, ack: ack) }
+        try await perform { connection throws(AMQPError) in try connection.settleFetched(message, ack: ack) }
     }
 
     // MARK: - Consuming
@@ -200,18 +200,18 @@ public final class AMQPConnection: Sendable {
     ) async throws -> AMQPConsumer {
         let tag = tag ?? "depot-\(UUID().uuidString.lowercased())"
         let (stream, deliveries) = AsyncThrowingStream<Delivery, any Error>.makeStream()
-        let inbox = self.inbox
+        let commands = self.commands
         deliveries.onTermination = { termination in
-            if case .cancelled = termination { _ = inbox.send(.cancelConsumer(tag: tag, done: nil)) }
+            if case .cancelled = termination { _ = commands.send(.cancelConsumer(tag: tag, done: nil)) }
         }
         try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
             let registration = ConsumerRegistration(
                 queue: queue, tag: tag, prefetch: prefetch, arguments: arguments, deliveries: deliveries, ready: ready)
-            if !inbox.send(.consume(registration)) {
+            if !commands.send(.consume(registration)) {
                 ready.resume(throwing: AMQPError(.closed, context: "consume"))
             }
         }
-        return AMQPConsumer(queue: queue, tag: tag, stream: stream, inbox: inbox)
+        return AMQPConsumer(queue: queue, tag: tag, stream: stream, commands: commands)
     }
 
     // MARK: - Closing
@@ -220,17 +220,17 @@ public final class AMQPConnection: Sendable {
     /// every consumer's sequence. Safe to call more than once.
     public func close() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            if !inbox.send(.close(done)) { done.resume() }
+            if !commands.send(.close(done)) { done.resume() }
         }
     }
 
     /// Runs `body` on the connection thread.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (Session) throws(AMQPError) -> T) async throws -> T {
+    func perform<T: Sendable>(_ body: @escaping @Sendable (ConnectionThread) throws(AMQPError) -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let sent = inbox.send(
-                .perform { session in
+            let sent = commands.send(
+                .perform { connection in
                     do {
-                        continuation.resume(returning: try body(session))
+                        continuation.resume(returning: try body(connection))
                     } catch {
                         continuation.resume(throwing: error)
                     }

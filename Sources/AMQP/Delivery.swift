@@ -46,7 +46,7 @@ struct Settlement: Sendable {
 
 /// Sends settlements for deliveries of one channel incarnation to the connection thread.
 struct Settler: Sendable {
-    let inbox: CommandInbox
+    let commands: CommandQueue
     let channel: UInt16
     let epoch: UInt64
 
@@ -54,7 +54,7 @@ struct Settler: Sendable {
         var settlement = settlement
         settlement.channel = channel
         settlement.epoch = epoch
-        _ = inbox.send(.settle(settlement))
+        _ = commands.send(.settle(settlement))
     }
 }
 
@@ -68,7 +68,7 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     public let queue: String
     public let tag: String
     let stream: AsyncThrowingStream<Delivery, any Error>
-    let inbox: CommandInbox
+    let commands: CommandQueue
 
     public func makeAsyncIterator() -> AsyncThrowingStream<Delivery, any Error>.AsyncIterator {
         stream.makeAsyncIterator()
@@ -77,13 +77,13 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     /// Asks for deliveries to stop (basic.cancel) without waiting; callable from synchronous
     /// code such as a graceful-shutdown handler. The sequence ends once the broker agrees.
     public func stop() {
-        _ = inbox.send(.cancelConsumer(tag: tag, done: nil))
+        _ = commands.send(.cancelConsumer(tag: tag, done: nil))
     }
 
     /// Stops deliveries (basic.cancel). Deliveries already received can still be settled.
     public func cancel() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            if !inbox.send(.cancelConsumer(tag: tag, done: done)) { done.resume() }
+            if !commands.send(.cancelConsumer(tag: tag, done: done)) { done.resume() }
         }
     }
 }

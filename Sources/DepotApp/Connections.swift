@@ -78,6 +78,34 @@ public enum Connections {
         return pool
     }
 
+    /// A pool for an operator command, closed (and awaited) when `body` returns or throws.
+    public static func withPostgres<T>(
+        _ settings: Settings, maxConnections: Int = 1, applicationName: String, logger: Logger, _ body: (PostgresPool) async throws -> T
+    ) async throws -> T {
+        let pool = try await postgres(settings, maxConnections: maxConnections, applicationName: applicationName, logger: logger)
+        do {
+            let result = try await body(pool)
+            await pool.shutdown()
+            return result
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+    }
+
+    /// A broker connection for an operator command, closed (and awaited) when `body` returns or throws.
+    public static func withAMQP<T>(_ settings: Settings, logger: Logger, _ body: (AMQPConnection) async throws -> T) async throws -> T {
+        let connection = try await amqp(settings, logger: logger)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// libpq settings for one pool or listener of this process.
     public static func postgresConfiguration(_ url: String, maxConnections: Int = 1, applicationName: String) throws -> PostgresConfiguration {
         var options = PostgresConfiguration.Options()

@@ -13,6 +13,29 @@ struct MetricsSampler: Service {
     let pool: PostgresPool
     let amqp: AMQPConnection
     var interval: Duration = .seconds(5)
+    private let reconnections = Gauge(label: "depot_amqp_reconnections")
+    private let outboxGauges: [String: (backlog: Gauge, oldest: Gauge)]
+    private let projectionGauges: [String: (position: Gauge, lag: Gauge)]
+
+    init(components: [Component], pool: PostgresPool, amqp: AMQPConnection) {
+        self.components = components
+        self.pool = pool
+        self.amqp = amqp
+        outboxGauges = Dictionary(
+            uniqueKeysWithValues: components.compactMap(\.outboxSchema).map {
+                ($0, (Gauge(label: "depot_outbox_backlog", dimensions: [("outbox", $0)]), Gauge(label: "depot_outbox_oldest_seconds", dimensions: [("outbox", $0)])))
+            })
+        projectionGauges = Dictionary(
+            uniqueKeysWithValues: Projections.names.map {
+                (
+                    $0,
+                    (
+                        Gauge(label: "depot_projection_position", dimensions: [("projection", $0)]),
+                        Gauge(label: "depot_projection_lag_events", dimensions: [("projection", $0)])
+                    )
+                )
+            })
+    }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -24,12 +47,11 @@ struct MetricsSampler: Service {
     }
 
     func sample() async {
-        Gauge(label: "depot_amqp_reconnections").record(amqp.reconnections)
-        for schema in components.compactMap(\.outboxSchema) {
+        reconnections.record(amqp.reconnections)
+        for (schema, gauges) in outboxGauges {
             guard let backlog = try? await pool.withConnection({ try await Outbox(schema: schema).backlog(on: $0) }) else { continue }
-            Gauge(label: "depot_outbox_backlog", dimensions: [("outbox", schema)]).record(backlog.count)
-            Gauge(label: "depot_outbox_oldest_seconds", dimensions: [("outbox", schema)])
-                .record(backlog.oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
+            gauges.backlog.record(backlog.count)
+            gauges.oldest.record(backlog.oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
         }
         guard components.contains(.projector) else { return }
         // Lag: events in the log not yet projected, plus events published but not yet in the log.
@@ -41,8 +63,8 @@ struct MetricsSampler: Service {
         else { return }
         for name in Projections.names {
             let position = checkpoints[name] ?? 0
-            Gauge(label: "depot_projection_position", dimensions: [("projection", name)]).record(position)
-            Gauge(label: "depot_projection_lag_events", dimensions: [("projection", name)]).record(head - position + Int64(waiting))
+            projectionGauges[name]?.position.record(position)
+            projectionGauges[name]?.lag.record(head - position + Int64(waiting))
         }
     }
 }

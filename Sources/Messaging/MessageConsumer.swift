@@ -27,9 +27,7 @@ public final class MessageConsumer: Service, Sendable {
     let concurrency: Int
     let relayWake: WakeSignal?
     let logger: Logger
-    /// Transactions tried again after a conflict, by reason (operators watch this for hot rows).
-    let conflictCounters: [String: Counter]
-    let outageWaits: Counter
+    let metrics: ConsumerMetrics
 
     public init(
         queue: QueueSpec, schema: String, handler: any MessageHandler, pool: PostgresPool, amqp: AMQPConnection,
@@ -45,11 +43,7 @@ public final class MessageConsumer: Service, Sendable {
         self.concurrency = max(1, concurrency)
         self.relayWake = relayWake
         self.logger = logger
-        self.conflictCounters = Dictionary(
-            uniqueKeysWithValues: ["deadlock", "serialization_failure"].map {
-                ($0, Counter(label: "depot_transaction_retries_total", dimensions: [("queue", queue.name), ("reason", $0)]))
-            })
-        self.outageWaits = Counter(label: "depot_database_unavailable_waits_total", dimensions: [("queue", queue.name)])
+        self.metrics = ConsumerMetrics(queue: queue.name)
     }
 
     public func run() async throws {
@@ -99,7 +93,7 @@ public final class MessageConsumer: Service, Sendable {
         if let traceparent = message.traceparent { span.attributes["traceparent"] = traceparent }
         defer {
             span.end()
-            Timer(label: "depot_handling_seconds", dimensions: [("queue", queue.name)]).record(duration: ContinuousClock.now - started)
+            metrics.handling.record(duration: ContinuousClock.now - started)
         }
         do {
             let outcome: Outcome
@@ -113,10 +107,10 @@ public final class MessageConsumer: Service, Sendable {
             switch outcome {
             case .handled(let emitted):
                 if emitted { relayWake?.signal() }
-                Self.count(queue.name, "ok")
+                metrics.count(.ok)
                 logger.debug("handled")
             case .duplicate:
-                Self.count(queue.name, "duplicate")
+                metrics.count(.duplicate)
                 logger.debug("duplicate message skipped")
             }
         } catch let error as EnvelopeError {
@@ -160,7 +154,7 @@ public final class MessageConsumer: Service, Sendable {
             {
                 conflicts += 1
                 let reason = error.code == .deadlockDetected ? "deadlock" : "serialization_failure"
-                conflictCounters[reason]?.increment()
+                metrics.conflictRetries[reason]?.increment()
                 logger.notice("transaction conflict; trying again at once", metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(conflicts)"])
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 * conflicts))))
             } catch let error as PostgresError where error.isUnavailable {
@@ -168,7 +162,7 @@ public final class MessageConsumer: Service, Sendable {
                 if outageAttempts == 0 || outageAttempts.isMultiple(of: 20) {
                     logger.warning("database unavailable; holding the message and trying again", metadata: [LogKey.error: "\(error.kind): \(error.message.prefix(200))"])
                 }
-                outageWaits.increment()
+                metrics.databaseWaits.increment()
                 try? await Task.sleep(for: Self.outageBackoff.delay(attempt: outageAttempts))
                 outageAttempts += 1
             }
@@ -176,10 +170,6 @@ public final class MessageConsumer: Service, Sendable {
     }
 
     struct DatabaseUnavailableAtShutdown: Error {}
-
-    static func count(_ queue: String, _ outcome: String) {
-        Counter(label: "depot_messages_consumed_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()
-    }
 
     private func retry(_ delivery: Delivery, message: IncomingMessage, error: any Error, logger: Logger) async {
         let attempts = message.previousAttempts + 1
@@ -189,7 +179,7 @@ public final class MessageConsumer: Service, Sendable {
             return
         }
         let delay = queue.retryDelays[attempts - 1]
-        Self.count(queue.name, "retried")
+        metrics.count(.retried)
         logger.warning(
             "handling failed; retrying later",
             metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(attempts)", "retry_in": "\(delay)"])
@@ -198,7 +188,7 @@ public final class MessageConsumer: Service, Sendable {
     }
 
     private func deadLetter(_ delivery: Delivery, reason: String, attempts: Int, logger: Logger) async {
-        Self.count(queue.name, "dead_lettered")
+        metrics.count(.deadLettered)
         await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(delivery, reason: reason, attempts: attempts, logger: logger)
     }
 }

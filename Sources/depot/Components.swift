@@ -14,17 +14,18 @@ struct All: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
-        let settings = try connection.settings()
+        let (settings, metrics) = try connection.processSettings()
         // Development convenience (docs/interface.md §2): without DEPOT_JWT_SECRET, make one up and say so.
         let secret = settings.jwtSecret ?? (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let generated = settings.jwtSecret == nil
-        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.all")).run(Component.allCases, edge: secret) { url in
+        let edge = ProcessPlan.EdgePart(jwtSecret: secret) { url in
             let token = (try? await TokenAuthority(secret: secret).issue(subject: "admin", role: .admin, ttl: .seconds(24 * 3600))) ?? "-"
             var lines = "edge:        \(url)  (API reference: \(url)/docs)\n"
             if generated { lines += "jwt secret:  \(secret)  (generated; set DEPOT_JWT_SECRET to keep tokens across restarts)\n" }
             lines += "admin token: \(token)\n"
             FileHandle.standardOutput.write(Data(lines.utf8))
         }
+        try await ProcessPlan(components: Component.allCases, edge: edge).run(settings: settings, logger: Logger(label: "depot.all"), metrics: metrics)
     }
 }
 
@@ -36,8 +37,9 @@ protocol ComponentCommand: AsyncParsableCommand {
 
 extension ComponentCommand {
     func run() async throws {
-        let settings = try connection.settings()
-        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.\(Self.component.rawValue)")).run([Self.component])
+        let (settings, metrics) = try connection.processSettings()
+        try await ProcessPlan(components: [Self.component]).run(
+            settings: settings, logger: Logger(label: "depot.\(Self.component.rawValue)"), metrics: metrics)
     }
 }
 
@@ -47,13 +49,14 @@ struct Edge: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
-        let settings = try connection.settings()
+        let (settings, metrics) = try connection.processSettings()
         guard let secret = settings.jwtSecret else {
             throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "the edge needs an HS256 key to verify bearer tokens")
         }
-        try await ComponentRunner(settings: settings, logger: Logger(label: "depot.edge")).run([], edge: secret) { url in
+        let edge = ProcessPlan.EdgePart(jwtSecret: secret) { url in
             Logger(label: "depot.edge").info("edge listening", metadata: ["url": "\(url)"])
         }
+        try await ProcessPlan(components: [], edge: edge).run(settings: settings, logger: Logger(label: "depot.edge"), metrics: metrics)
     }
 }
 
@@ -108,7 +111,7 @@ struct Migrate: AsyncParsableCommand {
         guard topology else { return }
         let amqp = try await Connections.amqp(settings, logger: logger)
         do {
-            let declared = try await ComponentRunner.declareTopology(settings: settings, on: amqp)
+            let declared = try await Component.declareTopology(settings: settings, on: amqp)
             print("topology declared: exchanges \(declared.exchanges.joined(separator: ", ")); queues \(declared.queues.joined(separator: ", "))")
             await amqp.close()
         } catch {
@@ -119,18 +122,16 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
-
-
-
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a bearer token signed with DEPOT_JWT_SECRET.")
 
     @Option(help: "The caller's id (the token's sub claim).") var sub: String
     @Option(help: "customer or admin.") var role: String
     @Option(help: "How long the token is valid, e.g. 30m, 24h.") var ttl = "24h"
+    @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
-        let settings = try Settings.resolve()
+        let settings = try connection.settings()
         guard let secret = settings.jwtSecret else {
             throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "needed to sign tokens; use the edge's secret")
         }
@@ -141,4 +142,3 @@ struct Token: AsyncParsableCommand {
         print(try await TokenAuthority(secret: secret).issue(subject: sub, role: role, ttl: duration))
     }
 }
-

@@ -10,8 +10,9 @@ struct DLQ: AsyncParsableCommand {
         commandName: "dlq", abstract: "List, show, redrive or purge dead letters.",
         subcommands: [DLQList.self, DLQShow.self, DLQRedrive.self, DLQPurge.self])
 
-    static func connect(_ options: ConnectionOptions) async throws -> AMQPConnection {
-        try await Connections.amqp(try options.settings(), logger: Logger(label: "depot.dlq"))
+    /// The broker for one dlq command, closed when it is done.
+    static func withConnection<T>(_ options: ConnectionOptions, _ body: (AMQPConnection) async throws -> T) async throws -> T {
+        try await Connections.withAMQP(try options.settings(), logger: Logger(label: "depot.dlq"), body)
     }
 
     static func requireQueue(_ queue: String, on amqp: AMQPConnection) async throws {
@@ -28,8 +29,7 @@ struct DLQList: AsyncParsableCommand {
     @Flag(help: "One JSON document.") var json = false
 
     func run() async throws {
-        let amqp = try await DLQ.connect(connection)
-        defer { Task { await amqp.close() } }
+        try await DLQ.withConnection(connection) { amqp in
         var summaries: [DeadLetters.Summary] = []
         for queue in DeadLetters.queues {
             guard (try? await amqp.inspectQueue(queue)) != nil else { continue }
@@ -48,6 +48,7 @@ struct DLQList: AsyncParsableCommand {
             print(summary.queue.padding(toLength: 24, withPad: " ", startingAt: 0) + String(summary.count).padding(toLength: 7, withPad: " ", startingAt: 0)
                 + (summary.oldest ?? "-").padding(toLength: 26, withPad: " ", startingAt: 0) + reasons)
         }
+        }
     }
 }
 
@@ -59,8 +60,7 @@ struct DLQShow: AsyncParsableCommand {
     @Flag(help: "One JSON document.") var json = false
 
     func run() async throws {
-        let amqp = try await DLQ.connect(connection)
-        defer { Task { await amqp.close() } }
+        try await DLQ.withConnection(connection) { amqp in
         try await DLQ.requireQueue(queue, on: amqp)
         let letters = try await DeadLetters(amqp: amqp).peek(queue, limit: limit)
         if json {
@@ -82,6 +82,7 @@ struct DLQShow: AsyncParsableCommand {
             print("   body:     \(letter.body.prefix(2_000))")
         }
         print("\(letters.count) shown; they are still in \(queue)")
+        }
     }
 }
 
@@ -94,8 +95,7 @@ struct DLQRedrive: AsyncParsableCommand {
     @Option(help: "At most this many.") var limit = Int.max
 
     func run() async throws {
-        let amqp = try await DLQ.connect(connection)
-        defer { Task { await amqp.close() } }
+        try await DLQ.withConnection(connection) { amqp in
         try await DLQ.requireQueue(queue, on: amqp)
         let total = try await amqp.inspectQueue(queue).messageCount
         do {
@@ -107,6 +107,7 @@ struct DLQRedrive: AsyncParsableCommand {
             FileHandle.standardError.write(Data("depot dlq redrive: \(String(reflecting: error))\nthe message being moved stays in \(queue); run the command again.\n".utf8))
             throw ExitCode(1)
         }
+        }
     }
 }
 
@@ -117,8 +118,7 @@ struct DLQPurge: AsyncParsableCommand {
     @Flag(help: "Do not ask.") var yes = false
 
     func run() async throws {
-        let amqp = try await DLQ.connect(connection)
-        defer { Task { await amqp.close() } }
+        try await DLQ.withConnection(connection) { amqp in
         try await DLQ.requireQueue(queue, on: amqp)
         let count = try await amqp.inspectQueue(queue).messageCount
         if !yes {
@@ -129,5 +129,6 @@ struct DLQPurge: AsyncParsableCommand {
             }
         }
         print("purged \(try await DeadLetters(amqp: amqp).purge(queue)) message(s) from \(queue)")
+        }
     }
 }

@@ -20,8 +20,7 @@ struct Events: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-events", logger: Logger(label: "depot.events"))
-        defer { Task { await pool.shutdown() } }
+        try await Connections.withPostgres(settings, maxConnections: 1, applicationName: "depot-events", logger: Logger(label: "depot.events")) { pool in
         let filter = EventRepublisher.Filter(typePattern: type, orderId: order?.lowercased())
         var position = after
         var printed = 0
@@ -55,5 +54,6 @@ struct Events: AsyncParsableCommand {
             if rows.isEmpty { try await Task.sleep(for: .milliseconds(250)) }
         }
         if json { print(#"{"items":["# + items.joined(separator: ",") + "]}") }
+        }
     }
 }

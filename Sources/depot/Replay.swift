@@ -28,8 +28,7 @@ struct ReplayProjections: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        let pool = try await Connections.postgres(settings, maxConnections: 2, applicationName: "depot-replay", logger: Logger(label: "depot.replay"))
-        defer { Task { await pool.shutdown() } }
+        try await Connections.withPostgres(settings, maxConnections: 2, applicationName: "depot-replay", logger: Logger(label: "depot.replay")) { pool in
         let rebuild: ProjectionRebuild
         if let fromPosition, fromPosition < 1 { throw ValidationError("--from-position must be 1 or more") }
         do { rebuild = try ProjectionRebuild(pool: pool, projections: projection, fromPosition: fromPosition) } catch let error as PostgresError {
@@ -58,6 +57,7 @@ struct ReplayProjections: AsyncParsableCommand {
             reporter.finish()
             FileHandle.standardError.write(Data("depot replay projections: \(String(reflecting: error))\nnothing was switched; the live projections are unchanged. Fix the cause and run it again.\n".utf8))
             throw ExitCode(1)
+        }
         }
     }
 }
@@ -131,16 +131,14 @@ struct ReplayPublish: AsyncParsableCommand {
         let filter = EventRepublisher.Filter(
             typePattern: type, fromPosition: fromPosition, toPosition: toPosition, since: try time(since, "since"), until: try time(until, "until"),
             orderId: order?.lowercased())
-        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-replay", logger: Logger(label: "depot.replay"))
-        defer { Task { await pool.shutdown() } }
+        try await Connections.withPostgres(settings, maxConnections: 1, applicationName: "depot-replay", logger: Logger(label: "depot.replay")) { pool in
         let republisher = EventRepublisher(pool: pool)
         let matching = try await republisher.count(filter)
         if dryRun {
             print("\(matching) events would be sent to \(queue)")
             return
         }
-        let amqp = try await Connections.amqp(settings, logger: Logger(label: "depot.replay"))
-        defer { Task { await amqp.close() } }
+        try await Connections.withAMQP(settings, logger: Logger(label: "depot.replay")) { amqp in
         guard (try? await amqp.inspectQueue(queue)) != nil else {
             FileHandle.standardError.write(Data("depot replay publish: queue \(queue) does not exist; declare and bind it first (or check the name with depot status)\n".utf8))
             throw ExitCode(1)
@@ -153,6 +151,8 @@ struct ReplayPublish: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("depot replay publish: \(String(reflecting: error))\nevents sent before the failure stay sent; running the same command again is safe.\n".utf8))
             throw ExitCode(1)
+        }
+        }
         }
     }
 }

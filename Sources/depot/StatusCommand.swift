@@ -18,14 +18,8 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let settings = try connection.settings()
         let logger = Logger(label: "depot.status")
-        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-status", logger: logger)
-        let amqp = try await Connections.amqp(settings, logger: logger)
-        defer {
-            Task {
-                await amqp.close()
-                await pool.shutdown()
-            }
-        }
+        try await Connections.withPostgres(settings, applicationName: "depot-status", logger: logger) { pool in
+        try await Connections.withAMQP(settings, logger: logger) { amqp in
         let vhost = (try? AMQPEndpoint.list(settings.amqpURL).first?.vhost) ?? "/"
         let status = SystemStatus(amqp: amqp, pool: pool, managementURL: settings.managementURL, vhost: vhost)
         repeat {
@@ -42,6 +36,8 @@ struct Status: AsyncParsableCommand {
             fflush(nil)
             if watch { try await Task.sleep(for: .seconds(2)) } else if report.health == .failing { throw ExitCode(1) }
         } while watch
+        }
+        }
     }
 
     func render(_ report: SystemStatus.Report) {

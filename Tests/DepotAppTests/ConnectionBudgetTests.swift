@@ -52,3 +52,25 @@ struct ConnectionBudgetTests {
         }
     }
 }
+
+@Suite("Process plan")
+struct ProcessPlanTests {
+    @Test("a process is named for application_name by what it runs")
+    func names() {
+        let edge = ProcessPlan.EdgePart(jwtSecret: String(repeating: "k", count: 32))
+        #expect(ProcessPlan(components: Component.allCases, edge: edge).name == "all")
+        #expect(ProcessPlan(components: [], edge: edge).name == "edge")
+        #expect(ProcessPlan(components: [.payments]).name == "payments")
+        #expect(ProcessPlan(components: [.orders, .inventory]).name == "orders+inventory")
+    }
+
+    @Test("the edge gets a read pool only when the read URL differs from the primary")
+    func readPool() throws {
+        let edge = ProcessPlan.EdgePart(jwtSecret: String(repeating: "k", count: 32))
+        let same = try Settings.resolve(environment: [:])
+        let replica = try Settings.resolve(environment: ["DEPOT_DATABASE_READ_URL": "postgres://depot@127.0.0.1:5433/depot"])
+        #expect(try ProcessPlan(components: [], edge: edge).budget(same).read == 0)
+        #expect(try ProcessPlan(components: [], edge: edge).budget(replica).read > 0)
+        #expect(try ProcessPlan(components: [.orders]).budget(replica).read == 0)
+    }
+}

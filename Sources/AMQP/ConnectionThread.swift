@@ -20,14 +20,15 @@ enum TopologyItem: Equatable {
     case binding(queue: String, exchange: String, routingKey: String, arguments: FieldTable)
 }
 
-/// The state of one AMQP connection, confined to its own thread.
+/// The thread that owns one librabbitmq connection, and that connection's state (Postgres has
+/// a `ConnectionThread` in the same role).
 ///
 /// librabbitmq's connection state may be used by one thread at a time; this class is created
 /// on the connection thread and never leaves it. Swift code reaches it only through
-/// `CommandInbox`. Channel 1 carries synchronous RPCs (declares), channel 2 publishes in
+/// `CommandQueue`. Channel 1 carries synchronous RPCs (declares), channel 2 publishes in
 /// confirm mode, and every consumer has a channel of its own, so a channel error in one of
 /// them (a 404 on a declare, say) does not disturb the others.
-final class Session {
+final class ConnectionThread {
     static let adminChannel: amqp_channel_t = 1
     /// Counts openings of the admin channel, so a basic.get tag is settled only where it is valid.
     private var adminEpoch: UInt64 = 0
@@ -45,7 +46,7 @@ final class Session {
 
     let configuration: AMQPConfiguration
     let logger: Logger
-    let inbox: CommandInbox
+    let commands: CommandQueue
     let stats: ConnectionStats
 
     private var conn: amqp_connection_state_t?
@@ -64,14 +65,14 @@ final class Session {
     private var endpointIndex = 0
     private var nextDeadlineCheck = ContinuousClock.now
     /// RPCs asked for while disconnected wait here (until `rpcTimeout`) for the next connection.
-    private var deferredRPCs: [(body: @Sendable (Session) -> Void, deadline: ContinuousClock.Instant)] = []
+    private var deferredRPCs: [(body: @Sendable (ConnectionThread) -> Void, deadline: ContinuousClock.Instant)] = []
     /// A connection-level failure seen inside a command, raised after the command returns.
     var pendingConnectionError: AMQPError?
 
-    init(configuration: AMQPConfiguration, logger: Logger, inbox: CommandInbox, stats: ConnectionStats) {
+    init(configuration: AMQPConfiguration, logger: Logger, commands: CommandQueue, stats: ConnectionStats) {
         self.configuration = configuration
         self.logger = logger
-        self.inbox = inbox
+        self.commands = commands
         self.stats = stats
     }
 
@@ -116,7 +117,7 @@ final class Session {
     }
 
     private func processCommands() throws(AMQPError) {
-        for command in inbox.takeAll() {
+        for command in commands.takeAll() {
             switch command {
             case .publish(let publish, let waiter):
                 waiters[publish.id] = waiter
@@ -148,16 +149,16 @@ final class Session {
 
     /// Sleeps until a command arrives, the socket has data, or a timer is due.
     private func waitForActivity() {
-        guard let conn, inbox.prepareToSleep() else { return }
+        guard let conn, commands.prepareToSleep() else { return }
         let heartbeatMs = Int32(clamping: configuration.options.heartbeat.components.seconds * 250)
         var timeout: Int32 = waiters.isEmpty ? 200 : 50
         if heartbeatMs > 0 { timeout = min(timeout, heartbeatMs) }
         var fds = [
             pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
-            pollfd(fd: inbox.wakeFileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: commands.wakeFileDescriptor, events: Int16(POLLIN), revents: 0),
         ]
         _ = poll(&fds, 2, timeout)
-        inbox.didWake()
+        commands.didWake()
     }
 
     /// Waits out a reconnection delay while still taking commands (publishes queue up meanwhile).
@@ -166,12 +167,12 @@ final class Session {
         while !isClosing && ContinuousClock.now < until {
             do { try processCommands() } catch { /* not connected: nothing can fail at connection level */  }
             expireDeadlines()
-            guard !isClosing, inbox.prepareToSleep() else { continue }
+            guard !isClosing, commands.prepareToSleep() else { continue }
             let remaining = until - ContinuousClock.now
             let ms = Int32(clamping: max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
-            var fd = pollfd(fd: inbox.wakeFileDescriptor, events: Int16(POLLIN), revents: 0)
+            var fd = pollfd(fd: commands.wakeFileDescriptor, events: Int16(POLLIN), revents: 0)
             _ = poll(&fd, 1, min(ms, 100))
-            inbox.didWake()
+            commands.didWake()
         }
     }
 
@@ -278,7 +279,7 @@ final class Session {
         }
         stats.connected.store(false, ordering: .releasing)
         let closed = AMQPError(.closed, context: "the connection was closed")
-        for command in inbox.closeAndDrain() {
+        for command in commands.closeAndDrain() {
             switch command {
             case .publish(_, let waiter): waiter.complete(closed)
             case .perform(let body): body(self)  // sees conn == nil and fails with .closed
@@ -417,7 +418,7 @@ final class Session {
                 body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties),
                 exchange: String(amqpBytes: deliver.exchange), routingKey: String(amqpBytes: deliver.routing_key),
                 redelivered: deliver.redelivered != 0, deliveryTag: deliver.delivery_tag, consumerTag: consumer.tag,
-                queue: consumer.queue, settler: Settler(inbox: inbox, channel: frame.channel, epoch: consumer.epoch))
+                queue: consumer.queue, settler: Settler(commands: commands, channel: frame.channel, epoch: consumer.epoch))
             consumer.deliveries.yield(delivery)
         case AMQP_BASIC_CANCEL_METHOD:
             // The server cancelled a consumer, e.g. because its queue was deleted.

@@ -11,7 +11,7 @@ import Darwin
 enum Command: Sendable {
     case publish(PendingPublish, PublishWaiter)
     case settle(Settlement)
-    case perform(@Sendable (Session) -> Void)
+    case perform(@Sendable (ConnectionThread) -> Void)
     case consume(ConsumerRegistration)
     case cancelConsumer(tag: String, done: CheckedContinuation<Void, Never>?)
     case close(CheckedContinuation<Void, Never>?)
@@ -53,7 +53,7 @@ struct ConsumerRegistration: Sendable {
 
 /// The lock-protected queue between Swift code and the connection thread, plus a pipe that
 /// wakes the thread from `poll` only when it sleeps, so a burst of publishes costs one write.
-final class CommandInbox: Sendable {
+final class CommandQueue: Sendable {
     private struct State {
         var commands: [Command] = []
         var sleeping = false
