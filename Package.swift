@@ -161,6 +161,7 @@ let package = Package(
             dependencies: [
                 "AMQP", "Postgres", "Operations", "DepotApp", "Messaging", "DepotModel", "Edge",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -39,8 +39,7 @@ struct OperatorTests {
         #expect(rebuilt.output.contains("events/s"))
         let second = try await more
         #expect(try await client.waitUntilAllFinal(first + second, timeout: .seconds(120)))
-        try await Task.sleep(for: .seconds(1))
-        #expect(try await client.projectedStatus(victim) != "pending")
+        #expect(try await eventually { try await client.projectedStatus(victim) != "pending" })
         let after = try await depot.run("replay", "projections", "--dry-run")
         #expect(after.status == 0, "\(after.output)")
         let violations = try await client.settledViolations(expectedOrders: first.count + second.count)

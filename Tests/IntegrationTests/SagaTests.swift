@@ -150,8 +150,9 @@ struct SagaTests {
             }
             #expect(refunded)
             // A cancel of a final order changes nothing.
-            try await client.cancel(order)
-            try await Task.sleep(for: .milliseconds(500))
+            let lateCancel = try await client.send(.orderCancel, correlationId: order.canonicalText, CancelOrder(orderId: order))
+            // Handled once it is in orders' inbox (committed with whatever it changed).
+            #expect(try await eventually { try await client.count("SELECT count(*) FROM orders.inbox WHERE message_id = '\(lateCancel.canonicalText)'") == 1 })
             #expect(try await client.loggedEvents(order).filter { $0 == "order.cancelled" }.count == 1)
             #expect(try await client.conservationViolations() == [])
         }
