@@ -66,6 +66,14 @@ final class IsolatedDepot: @unchecked Sendable {
             name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment, databaseServer: databaseServer)
     }
 
+    /// A Depot that runs already (the cluster of `scripts/dev cluster up`): clients and checks
+    /// only; its processes and data are not this object's to tear down.
+    static func attach(name: String, environment: [String: String]) -> IsolatedDepot {
+        IsolatedDepot(
+            name: name, amqpURL: environment["DEPOT_AMQP_URL"]!, databaseURL: environment["DEPOT_DATABASE_URL"]!,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, databaseServer: environment["DEPOT_DATABASE_URL"]!)
+    }
+
     // MARK: - Processes
 
     /// Starts `depot ARGUMENTS…` with this environment; output goes to a log file.

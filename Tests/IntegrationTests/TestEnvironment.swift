@@ -81,10 +81,14 @@ enum TestEnvironment {
 
     /// Runs `scripts/dev ARGS…` (for restarts and rabbitmqctl) and returns its standard output.
     @discardableResult
-    static func dev(_ arguments: String...) throws -> String {
+    static func dev(_ arguments: String...) throws -> String { try dev(arguments) }
+
+    @discardableResult
+    static func dev(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let process = Process()
         process.executableURL = repositoryRoot.appendingPathComponent("scripts/dev")
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // A file, not a pipe: a server the script restarts may inherit the descriptor and keep a pipe open forever.
         let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("depot-dev-\(UUID().uuidString).out")
         FileManager.default.createFile(atPath: outputURL.path, contents: nil)
