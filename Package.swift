@@ -153,6 +153,7 @@ let package = Package(
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "DepotModel"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "DepotModel"], swiftSettings: swiftSettings),
         .testTarget(name: "EdgeTests", dependencies: ["Edge", .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: swiftSettings),
+        .testTarget(name: "ProjectorTests", dependencies: ["Projector", "DepotModel", "Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(
