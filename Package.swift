@@ -86,11 +86,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The HTTP edge: imports Messaging to publish commands and Postgres to read projections.
+        // The HTTP edge: imports Messaging to publish commands, Postgres to read projections and
+        // Projector for the order row it serves.
         .target(
             name: "Edge",
             dependencies: [
-                "Messaging", "Postgres", "DepotModel",
+                "Messaging", "Postgres", "DepotModel", "Projector",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -138,6 +139,8 @@ let package = Package(
             dependencies: [
                 "AMQP", "Postgres", "Messaging", "DepotModel", "Edge", "Operations",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -10,6 +10,7 @@ import Orders
 import Payments
 import Postgres
 import Projector
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import Operations
@@ -41,6 +42,14 @@ public enum Component: String, Sendable, CaseIterable {
 
 /// Builds and runs components as `Service`s in one `ServiceGroup` per process.
 public struct ComponentRunner: Sendable {
+    /// One Prometheus registry per process, behind swift-metrics (until issue #10 moves the
+    /// bootstrap next to the logging one: it was `EdgeServer.metricsRegistry`).
+    static let metricsRegistry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
     public let settings: Settings
     public let logger: Logger
 
@@ -59,7 +68,7 @@ public struct ComponentRunner: Sendable {
     /// consuming, finishes what it holds, flushes the outboxes and returns. With `edge`, also
     /// serves the HTTP edge (signing tokens with `jwtSecret`).
     public func run(_ components: [Component], edge jwtSecret: String? = nil, onEdgeReady: @Sendable (String) async -> Void = { _ in }) async throws {
-        _ = EdgeServer.metricsRegistry  // bootstraps swift-metrics before any metric is created
+        let metrics = Self.metricsRegistry  // bootstraps swift-metrics before any metric is created
         let edge = jwtSecret != nil
         let separateRead = edge && settings.databaseReadURL != settings.databaseURL
         let budget = try ConnectionBudget.plan(
@@ -99,12 +108,12 @@ public struct ComponentRunner: Sendable {
                             host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout,
                             rateLimit: settings.rateLimit, listenConfiguration: listenConfiguration),
                         publisher: MessagePublisher(amqp: amqp), primary: pool, read: read, authority: await TokenAuthority(secret: jwtSecret),
-                        logger: logger))
+                        metrics: metrics, logger: logger))
                 try await Topology.declareExchanges(on: amqp)
                 await onEdgeReady("http://\(settings.httpHost):\(settings.httpPort)")
             }
             if jwtSecret == nil, let adminPort = settings.adminPort {
-                let admin = AdminServer.application(host: settings.httpHost, port: adminPort, logger: logger) { [amqp, pool] in
+                let admin = AdminServer.application(host: settings.httpHost, port: adminPort, metrics: metrics, logger: logger) { [amqp, pool] in
                     let database = (try? await pool.withConnection { try await $0.query("SELECT 1") }) != nil
                     return ["broker": amqp.isConnected, "database": database]
                 }

@@ -4,17 +4,17 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Messaging
-import Metrics
 import Postgres
+import Projector
 
 /// The handlers of docs/interface.md §3: commands out to the broker (202 only after the confirm),
 /// queries from the projections (never a service's own tables).
 struct EdgeRoutes: Sendable {
-    let publisher: MessagePublisher
-    let primary: PostgresPool
-    let read: PostgresPool
+    let publisher: any CommandPublishing
+    let projections: any ProjectionReading
+    let idempotency: any IdempotencyClaiming
     let waiters: ProjectionWaiters
-    let idempotency: IdempotencyKeys
+    let metrics: EdgeMetrics
     let confirmTimeout: Duration
 
     static let skuRule = "[A-Za-z0-9._-]{1,64}"
@@ -44,11 +44,7 @@ struct EdgeRoutes: Sendable {
         let limit = try Self.limit(request)
         var after = ""
         if let cursor = request.uri.queryParameters["after"] { after = try Cursor.decode(String(cursor), parts: 1)[0] }
-        let rows = try await read.withConnection { connection in
-            try await connection.query(
-                "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku > \(after) ORDER BY sku LIMIT \(limit + 1)")
-        }
-        var items = try rows.map(ProductView.init)
+        var items = try await projections.products(after: after, limit: limit + 1)
         var next: String?
         if items.count > limit {
             items.removeLast()
@@ -130,9 +126,7 @@ struct EdgeRoutes: Sendable {
     }
 
     func product(_ sku: String) async throws -> ProductView? {
-        try await read.withConnection { connection in
-            try await connection.query("SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku = \(sku)").first
-        }.map(ProductView.init)
+        try await projections.product(sku)
     }
 
     // MARK: - Orders
@@ -197,7 +191,7 @@ struct EdgeRoutes: Sendable {
         let id = orderId.canonicalText
         return try await answer(
             request, accepted: orderId, location: "/v1/orders/\(id)", key: id, status: .created,
-            ready: { try await order(orderId).flatMap { $0.isFinal ? $0 : nil } })
+            ready: { try await order(orderId).flatMap { $0.status.isFinal ? $0 : nil } })
     }
 
     func getOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
@@ -205,7 +199,8 @@ struct EdgeRoutes: Sendable {
         guard let id = UUID(canonicalText: try context.parameters.require("id")) else { throw Problem.notFound("no such order") }
         let entry = try await cached(id.canonicalText) {
             guard let view = try await order(id) else { return nil }
-            return ProjectionCache.Entry(body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.isFinal)
+            return ProjectionCache.Entry(
+                body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.status.isFinal)
         }
         guard let entry, caller.role == .admin || entry.owner == caller.subject else { throw Problem.notFound("no such order") }
         return conditional(request, entry)
@@ -219,31 +214,23 @@ struct EdgeRoutes: Sendable {
             guard caller.role == .admin || filter == caller.subject else { throw Problem(.forbidden, "customers list their own orders only") }
             customer = filter
         }
-        let status = request.uri.queryParameters["status"].map(String.init)
-        if let status, !["pending", "reserved", "confirmed", "rejected", "cancelled"].contains(status) {
-            throw Problem.invalid("status", "must be pending, reserved, confirmed, rejected or cancelled")
+        var status: OrderStatus?
+        if let text = request.uri.queryParameters["status"] {
+            guard let value = OrderStatus(rawValue: String(text)) else {
+                let names = OrderStatus.allCases.map(\.rawValue)
+                throw Problem.invalid("status", "must be \(names.dropLast().joined(separator: ", ")) or \(names.last!)")
+            }
+            status = value
         }
-        var afterTime: Date?
-        var afterId: UUID?
+        var after: OrderCursor?
         if let cursor = request.uri.queryParameters["after"] {
             let parts = try Cursor.decode(String(cursor), parts: 2)
             guard let time = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(parts[0]), let id = UUID(canonicalText: parts[1]) else {
                 throw Problem.invalid("after", "is not a cursor this API returned")
             }
-            afterTime = time
-            afterId = id
+            after = OrderCursor(createdAt: time, id: id)
         }
-        let rows = try await read.withConnection { connection in
-            try await connection.query(
-                """
-                SELECT \(unescaped: OrderView.columns) FROM projections.orders
-                WHERE (\(customer)::text IS NULL OR customer_id = \(customer))
-                  AND (\(status)::text IS NULL OR status = \(status))
-                  AND (\(afterTime)::timestamptz IS NULL OR (created_at, id) < (\(afterTime), \(afterId)))
-                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
-                """)
-        }
-        var items = try rows.map(OrderView.init)
+        var items = try await projections.orders(OrderQuery(customer: customer, status: status, after: after, limit: limit + 1))
         var next: String?
         if items.count > limit {
             items.removeLast()
@@ -255,34 +242,30 @@ struct EdgeRoutes: Sendable {
 
     func cancelOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let view = try await visibleOrder(context)
-        guard !view.isFinal else { throw Problem(.conflict, "the order is \(view.status) already") }
+        guard !view.status.isFinal else { throw Problem(.conflict, "the order is \(view.status.rawValue) already") }
         let id = try await send(
             .orderCancel, correlationId: view.id.canonicalText, CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
             request)
         return try await answer(
             request, accepted: id, location: "/v1/orders/\(view.id.canonicalText)", key: view.id.canonicalText,
-            status: .ok, ready: { try await order(view.id).flatMap { $0.isFinal ? $0 : nil } })
+            status: .ok, ready: { try await order(view.id).flatMap { $0.status.isFinal ? $0 : nil } })
     }
 
     func orderEvents(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let view = try await visibleOrder(context)
-        let rows = try await read.withConnection { connection in
-            try await connection.query(
-                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(view.id.canonicalText) ORDER BY position")
-        }
+        let events = try await projections.events(ofOrder: view.id)
         // Each body exactly as on the broker, with its log position added in front.
         var text = #"{"items":["#
-        for (index, row) in rows.enumerated() {
-            let body: String = try row.decode(1)
+        for (index, event) in events.enumerated() {
             if index > 0 { text += "," }
-            text += #"{"position":\#(try row.decode(0, as: Int64.self)),"# + body.dropFirst()
+            text += #"{"position":\#(event.position),"# + event.body.dropFirst()
         }
         text += "]}"
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The order named in the path, if the caller may see it (another customer's order is 404).
-    func visibleOrder(_ context: EdgeContext) async throws -> OrderView {
+    func visibleOrder(_ context: EdgeContext) async throws -> OrderRow {
         let caller = try context.requireCaller()
         guard let id = UUID(canonicalText: try context.parameters.require("id")), let view = try await order(id),
             caller.role == .admin || view.customerId == caller.subject
@@ -290,10 +273,8 @@ struct EdgeRoutes: Sendable {
         return view
     }
 
-    func order(_ id: UUID) async throws -> OrderView? {
-        try await read.withConnection { connection in
-            try await connection.query("SELECT \(unescaped: OrderView.columns) FROM projections.orders WHERE id = \(id)").first
-        }.map(OrderView.init)
+    func order(_ id: UUID) async throws -> OrderRow? {
+        try await projections.order(id)
     }
 
     // MARK: - Helpers
@@ -302,7 +283,7 @@ struct EdgeRoutes: Sendable {
     /// cannot (broker down, or no confirm within DEPOT_CONFIRM_TIMEOUT).
     func send<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload, _ request: Request) async throws -> UUID {
         guard publisher.isConnected else {
-            Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "broker_down")]).increment()
+            metrics.command(type, .brokerDown)
             throw Problem.unavailable("the broker is unreachable; nothing was sent", retryAfter: 5)
         }
         let envelope = Envelope(type: type, correlationId: correlationId, causationId: nil, data: data)
@@ -310,11 +291,11 @@ struct EdgeRoutes: Sendable {
         do {
             try await publisher.publish(envelope, traceparent: Self.traceparent(request), timeout: confirmTimeout)
         } catch {
-            Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "unconfirmed")]).increment()
+            metrics.command(type, .unconfirmed)
             throw Problem.unavailable("the broker did not confirm the command in time; retry", retryAfter: 2)
         }
-        Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "confirmed")]).increment()
-        Timer(label: "depot_edge_confirm_seconds", dimensions: [("type", type.rawValue)]).record(duration: ContinuousClock.now - started)
+        metrics.command(type, .confirmed)
+        metrics.confirmed(type, after: ContinuousClock.now - started)
         return envelope.id
     }
 
@@ -372,9 +353,16 @@ struct EdgeRoutes: Sendable {
     }
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try Self.encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        try Response.json(value, status: status)
     }
 
     static var encoder: JSONEncoder { EnvelopeCodec.encoder }
+}
+
+extension Response {
+    /// `value` as JSON with sorted keys.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try EdgeRoutes.encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
 }

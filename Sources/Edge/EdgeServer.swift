@@ -3,7 +3,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Messaging
-import Metrics
 import Postgres
 import Prometheus
 import ServiceLifecycle
@@ -29,20 +28,15 @@ public struct EdgeConfiguration: Sendable {
 
 /// Builds the edge: a Hummingbird application with every route of docs/interface.md §3.
 public enum EdgeServer {
-    /// One Prometheus registry per process, behind swift-metrics.
-    public static let metricsRegistry: PrometheusCollectorRegistry = {
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        return registry
-    }()
-
+    /// The router with every route and middleware, on whatever the two seams are given (the
+    /// broker and PostgreSQL in the application, fakes in the router tests).
     static func router(
-        configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, waiters: ProjectionWaiters, benchmarkConstant: (@Sendable () -> String)? = nil
+        configuration: EdgeConfiguration, publisher: any CommandPublishing, projections: any ProjectionReading,
+        idempotency: any IdempotencyClaiming, authority: TokenAuthority, waiters: ProjectionWaiters, metrics: PrometheusCollectorRegistry,
+        benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> Router<EdgeContext> {
-        _ = metricsRegistry
         let routes = EdgeRoutes(
-            publisher: publisher, primary: primary, read: read, waiters: waiters, idempotency: IdempotencyKeys(pool: primary),
+            publisher: publisher, projections: projections, idempotency: idempotency, waiters: waiters, metrics: EdgeMetrics(registry: metrics),
             confirmTimeout: configuration.confirmTimeout)
         let router = Router(context: EdgeContext.self)
         router.add(middleware: MetricsMiddleware())
@@ -66,11 +60,11 @@ public enum EdgeServer {
             "POST /v1/orders/{id}/cancel": routes.cancelOrder,
             "GET /v1/orders/{id}/events": routes.orderEvents,
             "GET /healthz": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
-            "GET /readyz": { _, _ in try await readiness(publisher: publisher, primary: primary, read: read) },
+            "GET /readyz": { _, _ in try await readiness(publisher: publisher, projections: projections, idempotency: idempotency) },
             "GET /metrics": { _, _ in
                 Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: metricsRegistry.emitToBuffer())))
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
             },
             "GET /openapi.json": { _, _ in
                 Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
@@ -92,31 +86,26 @@ public enum EdgeServer {
         return router
     }
 
-    static func readiness(publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool) async throws -> Response {
-        var checks: [String: String] = ["broker": publisher.isConnected ? "ok" : "unreachable"]
-        for (name, pool) in [("database", primary), ("read_database", read)] {
-            do {
-                try await pool.withConnection { _ = try await $0.query("SELECT 1") }
-                checks[name] = "ok"
-            } catch {
-                checks[name] = "unreachable"
-            }
-        }
-        let ready = checks.values.allSatisfy { $0 == "ok" }
-        let body = "{" + checks.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + ",\"status\":\"\(ready ? "ready" : "not ready")\"}"
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if !ready { headers[.retryAfter] = "5" }
-        return Response(status: ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    static func readiness(publisher: any CommandPublishing, projections: any ProjectionReading, idempotency: any IdempotencyClaiming) async throws -> Response {
+        async let database = (try? await idempotency.ping()) != nil
+        async let readDatabase = (try? await projections.ping()) != nil
+        let readiness = Readiness(broker: publisher.isConnected, database: await database, readDatabase: await readDatabase)
+        var response = try Response.json(readiness, status: readiness.isReady ? .ok : .serviceUnavailable)
+        if !readiness.isReady { response.headers[.retryAfter] = "5" }
+        return response
     }
 
     /// The edge as a Hummingbird application plus the services it needs, ready for a ServiceGroup.
+    /// `metrics` is the process's registry (the application bootstraps swift-metrics with it):
+    /// the edge records its own metrics there and serves it on `/metrics`.
     public static func application(
         configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, logger: Logger, benchmarkConstant: (@Sendable () -> String)? = nil
+        authority: TokenAuthority, metrics: PrometheusCollectorRegistry, logger: Logger, benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> some ApplicationProtocol {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
         let router = router(
-            configuration: configuration, publisher: publisher, primary: primary, read: read, authority: authority, waiters: waiters,
+            configuration: configuration, publisher: publisher, projections: PostgresProjections(pool: read),
+            idempotency: IdempotencyKeys(pool: primary), authority: authority, waiters: waiters, metrics: metrics,
             benchmarkConstant: benchmarkConstant)
         return Application(
             router: router,
