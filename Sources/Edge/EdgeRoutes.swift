@@ -42,13 +42,12 @@ struct EdgeRoutes: Sendable {
 
     func listProducts(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let limit = try Self.limit(request)
-        var after = ""
-        if let cursor = request.uri.queryParameters["after"] { after = try Cursor.decode(String(cursor), parts: 1)[0] }
+        let after = try Cursor.productKey(request.uri.queryParameters["after"])
         var items = try await projections.products(after: after, limit: limit + 1)
         var next: String?
         if items.count > limit {
             items.removeLast()
-            next = Cursor.encode([items.last!.sku])
+            next = Cursor.product(after: items.last!.sku)
         }
         return try json(Page(items: items, next: next))
     }
@@ -222,20 +221,12 @@ struct EdgeRoutes: Sendable {
             }
             status = value
         }
-        var after: OrderCursor?
-        if let cursor = request.uri.queryParameters["after"] {
-            let parts = try Cursor.decode(String(cursor), parts: 2)
-            guard let time = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(parts[0]), let id = UUID(canonicalText: parts[1]) else {
-                throw Problem.invalid("after", "is not a cursor this API returned")
-            }
-            after = OrderCursor(createdAt: time, id: id)
-        }
+        let after = try Cursor.orderKey(request.uri.queryParameters["after"])
         var items = try await projections.orders(OrderQuery(customer: customer, status: status, after: after, limit: limit + 1))
         var next: String?
         if items.count > limit {
             items.removeLast()
-            let last = items.last!
-            next = Cursor.encode([last.createdAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last.id.canonicalText])
+            next = Cursor.order(after: items.last!)
         }
         return try json(Page(items: items, next: next))
     }

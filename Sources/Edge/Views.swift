@@ -79,19 +79,3 @@ struct Readiness: Encodable, Sendable {
         case readDatabase = "read_database"
     }
 }
-
-/// Opaque keyset cursors: base64url of the last item's sort key.
-enum Cursor {
-    static func encode(_ parts: [String]) -> String {
-        Data(parts.joined(separator: "\u{1F}").utf8).base64URLEncodedString()
-    }
-
-    static func decode(_ cursor: String, parts: Int) throws -> [String] {
-        guard cursor.count <= 512, let data = Data(base64URLEncoded: cursor), let text = String(data: data, encoding: .utf8) else {
-            throw Problem.invalid("after", "is not a cursor this API returned")
-        }
-        let values = text.components(separatedBy: "\u{1F}")
-        guard values.count == parts else { throw Problem.invalid("after", "is not a cursor this API returned") }
-        return values
-    }
-}
