@@ -17,6 +17,22 @@ struct EdgeRoutes: Sendable {
     let metrics: EdgeMetrics
     let confirmTimeout: Duration
 
+    /// The fields each request body may have, by the name of its schema in the OpenAPI document
+    /// (`OpenAPIDocumentTests` checks each schema's properties against these).
+    enum Fields {
+        static let productCreate: Set<String> = ["sku", "name", "price_cents", "stock"]
+        static let productUpdate: Set<String> = ["name", "price_cents"]
+        static let stockAdjustment: Set<String> = ["delta"]
+        static let orderCreate: Set<String> = ["lines", "payment"]
+        static let orderLine: Set<String> = ["sku", "quantity"]
+        static let payment: Set<String> = ["token"]
+
+        static let bySchema: [String: Set<String>] = [
+            "ProductCreate": productCreate, "ProductUpdate": productUpdate, "StockAdjustment": stockAdjustment,
+            "OrderCreate": orderCreate, "OrderLineRequest": orderLine, "PaymentRequest": payment,
+        ]
+    }
+
     static let skuRule = "[A-Za-z0-9._-]{1,64}"
     static func isSKU(_ text: String) -> Bool {
         (1...64).contains(text.utf8.count)
@@ -27,7 +43,7 @@ struct EdgeRoutes: Sendable {
 
     func createProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
-        var body = try await FieldReader.body(request, context: context, allowed: ["sku", "name", "price_cents", "stock"])
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.productCreate)
         let sku = body.string("sku", length: 1...64, pattern: Self.isSKU, rule: Self.skuRule)
         let name = body.string("name", length: 1...200)
         let price = body.integer("price_cents", in: 0...1_000_000_000)
@@ -85,7 +101,7 @@ struct EdgeRoutes: Sendable {
     func updateProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
         let sku = try context.parameters.require("sku")
-        var body = try await FieldReader.body(request, context: context, allowed: ["name", "price_cents"])
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.productUpdate)
         let name = body.string("name", required: false, length: 1...200)
         let price = body.integer("price_cents", required: false, in: 0...1_000_000_000)
         if body.fields.isEmpty { body.fail("body", "give name, price_cents or both") }
@@ -110,7 +126,7 @@ struct EdgeRoutes: Sendable {
     func adjustStock(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
         let sku = try context.parameters.require("sku")
-        var body = try await FieldReader.body(request, context: context, allowed: ["delta"])
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.stockAdjustment)
         let delta = body.integer("delta", in: -1_000_000_000...1_000_000_000)
         if delta == 0 { body.fail("delta", "must not be 0") }
         try body.finish()
@@ -140,8 +156,8 @@ struct EdgeRoutes: Sendable {
         guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
             throw Problem.invalid("Idempotency-Key", "the header is required")
         }
-        guard (1...128).contains(key.count) else { throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters") }
-        var body = try await FieldReader.body(request, context: context, allowed: ["lines", "payment"])
+        guard (1...128).contains(key.unicodeScalars.count) else { throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters") }
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.orderCreate)
         var lines: [OrderLine] = []
         switch body.fields["lines"] {
         case nil: body.fail("lines", "is required")
@@ -149,7 +165,7 @@ struct EdgeRoutes: Sendable {
             if !(1...50).contains(items.count) { body.fail("lines", "must have 1 to 50 lines") }
             for (index, item) in items.prefix(50).enumerated() {
                 do {
-                    var line = try FieldReader(item, at: "lines[\(index)]", allowed: ["sku", "quantity"])
+                    var line = try FieldReader(item, at: "lines[\(index)]", allowed: Fields.orderLine)
                     let sku = line.string("sku", length: 1...64, pattern: Self.isSKU, rule: Self.skuRule)
                     let quantity = line.integer("quantity", in: 1...1000)
                     body.errors += line.errors
@@ -165,7 +181,7 @@ struct EdgeRoutes: Sendable {
         case nil: body.fail("payment", "is required")
         case let value?:
             do {
-                var payment = try FieldReader(value, at: "payment", allowed: ["token"])
+                var payment = try FieldReader(value, at: "payment", allowed: Fields.payment)
                 token = payment.string("token", length: 1...128)
                 body.errors += payment.errors
             } catch let problem as Problem {

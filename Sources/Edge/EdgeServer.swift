@@ -47,29 +47,30 @@ public enum EdgeServer {
             router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: limit.rate, burst: limit.burst)))
         }
 
+        // By operationId, as in the OpenAPI document and `RouteTable`.
         let handlers: [String: @Sendable (Request, EdgeContext) async throws -> Response] = [
-            "POST /v1/products": routes.createProduct,
-            "GET /v1/products": routes.listProducts,
-            "GET /v1/products/{sku}": routes.getProduct,
-            "PATCH /v1/products/{sku}": routes.updateProduct,
-            "DELETE /v1/products/{sku}": routes.discontinueProduct,
-            "POST /v1/products/{sku}/stock": routes.adjustStock,
-            "POST /v1/orders": routes.placeOrder,
-            "GET /v1/orders": routes.listOrders,
-            "GET /v1/orders/{id}": routes.getOrder,
-            "POST /v1/orders/{id}/cancel": routes.cancelOrder,
-            "GET /v1/orders/{id}/events": routes.orderEvents,
-            "GET /healthz": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
-            "GET /readyz": { _, _ in try await readiness(publisher: publisher, projections: projections, idempotency: idempotency) },
-            "GET /metrics": { _, _ in
+            "createProduct": routes.createProduct,
+            "listProducts": routes.listProducts,
+            "getProduct": routes.getProduct,
+            "updateProduct": routes.updateProduct,
+            "discontinueProduct": routes.discontinueProduct,
+            "adjustStock": routes.adjustStock,
+            "placeOrder": routes.placeOrder,
+            "listOrders": routes.listOrders,
+            "getOrder": routes.getOrder,
+            "cancelOrder": routes.cancelOrder,
+            "orderEvents": routes.orderEvents,
+            "health": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
+            "ready": { _, _ in try await readiness(publisher: publisher, projections: projections, idempotency: idempotency) },
+            "metrics": { _, _ in
                 Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
             },
-            "GET /openapi.json": { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            "openapi": { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
             },
-            "GET /docs": { _, _ in
+            "docs": { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
             },
         ]
@@ -80,7 +81,7 @@ public enum EdgeServer {
             }
         }
         for route in RouteTable.all {
-            let handler = handlers["\(route.method.rawValue) \(route.path)"]!
+            guard let handler = handlers[route.operationId] else { preconditionFailure("no handler for operation \(route.operationId)") }
             router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in try await handler(request, context) }
         }
         return router

@@ -99,7 +99,8 @@ struct FieldReader {
         case nil:
             if required { fail(key, "is required") }
         case .string(let text)?:
-            guard length.contains(text.count) else {
+            // Characters as JSON Schema's minLength and maxLength count them: code points.
+            guard length.contains(text.unicodeScalars.count) else {
                 fail(key, "must be \(length.lowerBound) to \(length.upperBound) characters")
                 return nil
             }

@@ -37,8 +37,15 @@ struct CursorTests {
         }
     }
 
-    @Test("the edge takes every string of a cursor's shape and nothing else")
+    @Test("the document's patterns are the cursors' shapes, and the edge takes every string of that shape and nothing else")
     func patternsAreExact() throws {
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.bytes)) as? [String: Any])
+        let parameters = try #require((document["components"] as? [String: Any])?["parameters"] as? [String: [String: Any]])
+        let products = try #require(parameters["ProductsAfter"]?["schema"] as? [String: Any])
+        let orders = try #require(parameters["OrdersAfter"]?["schema"] as? [String: Any])
+        #expect(products["pattern"] as? String == Cursor.productPattern && products["maxLength"] as? Int == Cursor.productMaxLength)
+        #expect(orders["pattern"] as? String == Cursor.orderPattern && orders["maxLength"] == nil)
+
         let productRegex = try NSRegularExpression(pattern: Cursor.productPattern)
         let orderRegex = try NSRegularExpression(pattern: Cursor.orderPattern)
         func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
