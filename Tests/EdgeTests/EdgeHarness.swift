@@ -25,7 +25,7 @@ struct EdgeHarness {
 
     init(rateLimit: (rate: Double, burst: Double)? = nil, confirmTimeout: Duration = .seconds(5)) async throws {
         var logger = Logger(label: "edge-test")
-        logger.logLevel = .warning
+        logger.logLevel = .error
         // Never run as a service here: tests announce the projector's changes with `waiters.changed`.
         waiters = ProjectionWaiters(listenConfiguration: try PostgresConfiguration(url: "postgres://nobody@127.0.0.1:1/none"), logger: logger)
         authority = await TokenAuthority(secret: Self.secret)
@@ -35,7 +35,7 @@ struct EdgeHarness {
 
     func test(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
         var logger = Logger(label: "edge-test")
-        logger.logLevel = .warning
+        logger.logLevel = .error
         let listen = try PostgresConfiguration(url: "postgres://nobody@127.0.0.1:1/none")
         let router = EdgeServer.router(
             configuration: EdgeConfiguration(
