@@ -86,11 +86,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The HTTP edge: imports Messaging to publish commands and Postgres to read projections.
+        // The HTTP edge: imports Messaging to publish commands, Postgres to read projections and
+        // Projector for the order row it serves. Its OpenAPI document (openapi.json) is embedded
+        // in the code at build time by the EmbedFile plugin.
         .target(
             name: "Edge",
             dependencies: [
-                "Messaging", "Postgres", "DepotModel",
+                "Messaging", "Postgres", "DepotModel", "Projector",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -99,8 +101,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            exclude: ["openapi.json"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedFile"]
         ),
+        // Turns Sources/Edge/openapi.json into Swift source at build time (Plugins/).
+        .plugin(name: "EmbedFile", capability: .buildTool(), dependencies: ["EmbedFileTool"], path: "Plugins/EmbedFile"),
+        .executableTarget(name: "EmbedFileTool", path: "Plugins/EmbedFileTool"),
         .target(
             name: "Operations",
             dependencies: [
@@ -139,6 +146,8 @@ let package = Package(
             dependencies: [
                 "AMQP", "Postgres", "Messaging", "DepotModel", "Edge", "Operations",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -153,7 +162,20 @@ let package = Package(
         .testTarget(name: "DepotModelTests", dependencies: ["DepotModel"], swiftSettings: swiftSettings),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "DepotModel"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "DepotModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "EdgeTests", dependencies: ["Edge", .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EdgeTests",
+            dependencies: [
+                "Edge", "Projector", "DepotModel", "Messaging", "Postgres",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ProjectorTests", dependencies: ["Projector", "DepotModel", "Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(

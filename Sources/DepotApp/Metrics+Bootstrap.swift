@@ -1,4 +1,4 @@
-import Edge
+import Metrics
 import Prometheus
 
 /// The process's metrics: one Prometheus registry behind swift-metrics, set up once by the
@@ -6,8 +6,10 @@ import Prometheus
 public struct ProcessMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
-    /// Bootstraps swift-metrics; call once per process.
+    /// Bootstraps swift-metrics; call once per process (swift-metrics allows one bootstrap).
     public static func bootstrap() -> ProcessMetrics {
-        ProcessMetrics(registry: EdgeServer.metricsRegistry)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return ProcessMetrics(registry: registry)
     }
 }

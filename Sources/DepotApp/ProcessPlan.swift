@@ -82,7 +82,7 @@ public struct ProcessPlan: Sendable {
                 host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout, rateLimit: settings.rateLimit,
                 listenConfiguration: scope.listenConfiguration),
             publisher: MessagePublisher(amqp: scope.amqp), primary: scope.pool, read: read,
-            authority: await TokenAuthority(secret: edge.jwtSecret), logger: scope.logger)
+            authority: await TokenAuthority(secret: edge.jwtSecret), metrics: metrics.registry, logger: scope.logger)
         try await Topology.declareExchanges(on: scope.amqp)
         await edge.onReady("http://\(settings.httpHost):\(settings.httpPort)")
         return application
@@ -90,7 +90,7 @@ public struct ProcessPlan: Sendable {
 
     private func adminService(port: Int, in scope: ProcessScope, metrics: ProcessMetrics) -> any Service {
         let (amqp, pool) = (scope.amqp, scope.pool)
-        let admin = AdminServer.application(host: scope.settings.httpHost, port: port, logger: scope.logger) {
+        let admin = AdminServer.application(host: scope.settings.httpHost, port: port, metrics: metrics.registry, logger: scope.logger) {
             let database = (try? await pool.withConnection { try await $0.query("SELECT 1") }) != nil
             return ["broker": amqp.isConnected, "database": database]
         }

@@ -4,18 +4,34 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Messaging
-import Metrics
 import Postgres
+import Projector
 
 /// The handlers of docs/interface.md §3: commands out to the broker (202 only after the confirm),
 /// queries from the projections (never a service's own tables).
 struct EdgeRoutes: Sendable {
-    let publisher: MessagePublisher
-    let primary: PostgresPool
-    let read: PostgresPool
+    let publisher: any CommandPublishing
+    let projections: any ProjectionReading
+    let idempotency: any IdempotencyClaiming
     let waiters: ProjectionWaiters
-    let idempotency: IdempotencyKeys
+    let metrics: EdgeMetrics
     let confirmTimeout: Duration
+
+    /// The fields each request body may have, by the name of its schema in the OpenAPI document
+    /// (`OpenAPIDocumentTests` checks each schema's properties against these).
+    enum Fields {
+        static let productCreate: Set<String> = ["sku", "name", "price_cents", "stock"]
+        static let productUpdate: Set<String> = ["name", "price_cents"]
+        static let stockAdjustment: Set<String> = ["delta"]
+        static let orderCreate: Set<String> = ["lines", "payment"]
+        static let orderLine: Set<String> = ["sku", "quantity"]
+        static let payment: Set<String> = ["token"]
+
+        static let bySchema: [String: Set<String>] = [
+            "ProductCreate": productCreate, "ProductUpdate": productUpdate, "StockAdjustment": stockAdjustment,
+            "OrderCreate": orderCreate, "OrderLineRequest": orderLine, "PaymentRequest": payment,
+        ]
+    }
 
     static let skuRule = "[A-Za-z0-9._-]{1,64}"
     static func isSKU(_ text: String) -> Bool {
@@ -27,7 +43,7 @@ struct EdgeRoutes: Sendable {
 
     func createProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
-        var body = try await FieldReader.body(request, context: context, allowed: ["sku", "name", "price_cents", "stock"])
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.productCreate)
         let sku = body.string("sku", length: 1...64, pattern: Self.isSKU, rule: Self.skuRule)
         let name = body.string("name", length: 1...200)
         let price = body.integer("price_cents", in: 0...1_000_000_000)
@@ -42,17 +58,12 @@ struct EdgeRoutes: Sendable {
 
     func listProducts(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let limit = try Self.limit(request)
-        var after = ""
-        if let cursor = request.uri.queryParameters["after"] { after = try Cursor.decode(String(cursor), parts: 1)[0] }
-        let rows = try await read.withConnection { connection in
-            try await connection.query(
-                "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku > \(after) ORDER BY sku LIMIT \(limit + 1)")
-        }
-        var items = try rows.map(ProductView.init)
+        let after = try Cursor.productKey(request.uri.queryParameters["after"])
+        var items = try await projections.products(after: after, limit: limit + 1)
         var next: String?
         if items.count > limit {
             items.removeLast()
-            next = Cursor.encode([items.last!.sku])
+            next = Cursor.product(after: items.last!.sku)
         }
         return try json(Page(items: items, next: next))
     }
@@ -90,7 +101,7 @@ struct EdgeRoutes: Sendable {
     func updateProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
         let sku = try context.parameters.require("sku")
-        var body = try await FieldReader.body(request, context: context, allowed: ["name", "price_cents"])
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.productUpdate)
         let name = body.string("name", required: false, length: 1...200)
         let price = body.integer("price_cents", required: false, in: 0...1_000_000_000)
         if body.fields.isEmpty { body.fail("body", "give name, price_cents or both") }
@@ -115,7 +126,7 @@ struct EdgeRoutes: Sendable {
     func adjustStock(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
         let sku = try context.parameters.require("sku")
-        var body = try await FieldReader.body(request, context: context, allowed: ["delta"])
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.stockAdjustment)
         let delta = body.integer("delta", in: -1_000_000_000...1_000_000_000)
         if delta == 0 { body.fail("delta", "must not be 0") }
         try body.finish()
@@ -130,9 +141,7 @@ struct EdgeRoutes: Sendable {
     }
 
     func product(_ sku: String) async throws -> ProductView? {
-        try await read.withConnection { connection in
-            try await connection.query("SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku = \(sku)").first
-        }.map(ProductView.init)
+        try await projections.product(sku)
     }
 
     // MARK: - Orders
@@ -147,8 +156,8 @@ struct EdgeRoutes: Sendable {
         guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
             throw Problem.invalid("Idempotency-Key", "the header is required")
         }
-        guard (1...128).contains(key.count) else { throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters") }
-        var body = try await FieldReader.body(request, context: context, allowed: ["lines", "payment"])
+        guard (1...128).contains(key.unicodeScalars.count) else { throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters") }
+        var body = try await FieldReader.body(request, context: context, allowed: Fields.orderCreate)
         var lines: [OrderLine] = []
         switch body.fields["lines"] {
         case nil: body.fail("lines", "is required")
@@ -156,7 +165,7 @@ struct EdgeRoutes: Sendable {
             if !(1...50).contains(items.count) { body.fail("lines", "must have 1 to 50 lines") }
             for (index, item) in items.prefix(50).enumerated() {
                 do {
-                    var line = try FieldReader(item, at: "lines[\(index)]", allowed: ["sku", "quantity"])
+                    var line = try FieldReader(item, at: "lines[\(index)]", allowed: Fields.orderLine)
                     let sku = line.string("sku", length: 1...64, pattern: Self.isSKU, rule: Self.skuRule)
                     let quantity = line.integer("quantity", in: 1...1000)
                     body.errors += line.errors
@@ -172,7 +181,7 @@ struct EdgeRoutes: Sendable {
         case nil: body.fail("payment", "is required")
         case let value?:
             do {
-                var payment = try FieldReader(value, at: "payment", allowed: ["token"])
+                var payment = try FieldReader(value, at: "payment", allowed: Fields.payment)
                 token = payment.string("token", length: 1...128)
                 body.errors += payment.errors
             } catch let problem as Problem {
@@ -197,7 +206,7 @@ struct EdgeRoutes: Sendable {
         let id = orderId.canonicalText
         return try await answer(
             request, accepted: orderId, location: "/v1/orders/\(id)", key: id, status: .created,
-            ready: { try await order(orderId).flatMap { $0.isFinal ? $0 : nil } })
+            ready: { try await order(orderId).flatMap { $0.status.isFinal ? $0 : nil } })
     }
 
     func getOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
@@ -205,7 +214,8 @@ struct EdgeRoutes: Sendable {
         guard let id = UUID(canonicalText: try context.parameters.require("id")) else { throw Problem.notFound("no such order") }
         let entry = try await cached(id.canonicalText) {
             guard let view = try await order(id) else { return nil }
-            return ProjectionCache.Entry(body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.isFinal)
+            return ProjectionCache.Entry(
+                body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.status.isFinal)
         }
         guard let entry, caller.role == .admin || entry.owner == caller.subject else { throw Problem.notFound("no such order") }
         return conditional(request, entry)
@@ -219,70 +229,50 @@ struct EdgeRoutes: Sendable {
             guard caller.role == .admin || filter == caller.subject else { throw Problem(.forbidden, "customers list their own orders only") }
             customer = filter
         }
-        let status = request.uri.queryParameters["status"].map(String.init)
-        if let status, !["pending", "reserved", "confirmed", "rejected", "cancelled"].contains(status) {
-            throw Problem.invalid("status", "must be pending, reserved, confirmed, rejected or cancelled")
-        }
-        var afterTime: Date?
-        var afterId: UUID?
-        if let cursor = request.uri.queryParameters["after"] {
-            let parts = try Cursor.decode(String(cursor), parts: 2)
-            guard let time = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(parts[0]), let id = UUID(canonicalText: parts[1]) else {
-                throw Problem.invalid("after", "is not a cursor this API returned")
+        var status: OrderStatus?
+        if let text = request.uri.queryParameters["status"] {
+            guard let value = OrderStatus(rawValue: String(text)) else {
+                let names = OrderStatus.allCases.map(\.rawValue)
+                throw Problem.invalid("status", "must be \(names.dropLast().joined(separator: ", ")) or \(names.last!)")
             }
-            afterTime = time
-            afterId = id
+            status = value
         }
-        let rows = try await read.withConnection { connection in
-            try await connection.query(
-                """
-                SELECT \(unescaped: OrderView.columns) FROM projections.orders
-                WHERE (\(customer)::text IS NULL OR customer_id = \(customer))
-                  AND (\(status)::text IS NULL OR status = \(status))
-                  AND (\(afterTime)::timestamptz IS NULL OR (created_at, id) < (\(afterTime), \(afterId)))
-                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
-                """)
-        }
-        var items = try rows.map(OrderView.init)
+        let after = try Cursor.orderKey(request.uri.queryParameters["after"])
+        var items = try await projections.orders(OrderQuery(customer: customer, status: status, after: after, limit: limit + 1))
         var next: String?
         if items.count > limit {
             items.removeLast()
-            let last = items.last!
-            next = Cursor.encode([last.createdAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), last.id.canonicalText])
+            next = Cursor.order(after: items.last!)
         }
         return try json(Page(items: items, next: next))
     }
 
     func cancelOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let view = try await visibleOrder(context)
-        guard !view.isFinal else { throw Problem(.conflict, "the order is \(view.status) already") }
+        guard !view.status.isFinal else { throw Problem(.conflict, "the order is \(view.status.rawValue) already") }
         let id = try await send(
             .orderCancel, correlationId: view.id.canonicalText, CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
             request)
         return try await answer(
             request, accepted: id, location: "/v1/orders/\(view.id.canonicalText)", key: view.id.canonicalText,
-            status: .ok, ready: { try await order(view.id).flatMap { $0.isFinal ? $0 : nil } })
+            status: .ok, ready: { try await order(view.id).flatMap { $0.status.isFinal ? $0 : nil } })
     }
 
     func orderEvents(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let view = try await visibleOrder(context)
-        let rows = try await read.withConnection { connection in
-            try await connection.query(
-                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(view.id.canonicalText) ORDER BY position")
-        }
+        let events = try await projections.events(ofOrder: view.id)
         // Each body exactly as on the broker, with its log position added in front.
         var text = #"{"items":["#
-        for (index, row) in rows.enumerated() {
-            let body: String = try row.decode(1)
+        for (index, event) in events.enumerated() {
             if index > 0 { text += "," }
-            text += #"{"position":\#(try row.decode(0, as: Int64.self)),"# + body.dropFirst()
+            text += #"{"position":\#(event.position),"# + event.body.dropFirst()
         }
         text += "]}"
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The order named in the path, if the caller may see it (another customer's order is 404).
-    func visibleOrder(_ context: EdgeContext) async throws -> OrderView {
+    func visibleOrder(_ context: EdgeContext) async throws -> OrderRow {
         let caller = try context.requireCaller()
         guard let id = UUID(canonicalText: try context.parameters.require("id")), let view = try await order(id),
             caller.role == .admin || view.customerId == caller.subject
@@ -290,10 +280,8 @@ struct EdgeRoutes: Sendable {
         return view
     }
 
-    func order(_ id: UUID) async throws -> OrderView? {
-        try await read.withConnection { connection in
-            try await connection.query("SELECT \(unescaped: OrderView.columns) FROM projections.orders WHERE id = \(id)").first
-        }.map(OrderView.init)
+    func order(_ id: UUID) async throws -> OrderRow? {
+        try await projections.order(id)
     }
 
     // MARK: - Helpers
@@ -302,7 +290,7 @@ struct EdgeRoutes: Sendable {
     /// cannot (broker down, or no confirm within DEPOT_CONFIRM_TIMEOUT).
     func send<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload, _ request: Request) async throws -> UUID {
         guard publisher.isConnected else {
-            Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "broker_down")]).increment()
+            metrics.command(type, .brokerDown)
             throw Problem.unavailable("the broker is unreachable; nothing was sent", retryAfter: 5)
         }
         let envelope = Envelope(type: type, correlationId: correlationId, causationId: nil, data: data)
@@ -310,11 +298,11 @@ struct EdgeRoutes: Sendable {
         do {
             try await publisher.publish(envelope, traceparent: Self.traceparent(request), timeout: confirmTimeout)
         } catch {
-            Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "unconfirmed")]).increment()
+            metrics.command(type, .unconfirmed)
             throw Problem.unavailable("the broker did not confirm the command in time; retry", retryAfter: 2)
         }
-        Counter(label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", "confirmed")]).increment()
-        Timer(label: "depot_edge_confirm_seconds", dimensions: [("type", type.rawValue)]).record(duration: ContinuousClock.now - started)
+        metrics.command(type, .confirmed)
+        metrics.confirmed(type, after: ContinuousClock.now - started)
         return envelope.id
     }
 
@@ -372,9 +360,16 @@ struct EdgeRoutes: Sendable {
     }
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try Self.encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        try Response.json(value, status: status)
     }
 
     static var encoder: JSONEncoder { EnvelopeCodec.encoder }
+}
+
+extension Response {
+    /// `value` as JSON with sorted keys.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try EdgeRoutes.encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
 }

@@ -3,7 +3,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Messaging
-import Metrics
 import Postgres
 import Prometheus
 import ServiceLifecycle
@@ -29,20 +28,15 @@ public struct EdgeConfiguration: Sendable {
 
 /// Builds the edge: a Hummingbird application with every route of docs/interface.md §3.
 public enum EdgeServer {
-    /// One Prometheus registry per process, behind swift-metrics.
-    public static let metricsRegistry: PrometheusCollectorRegistry = {
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        return registry
-    }()
-
+    /// The router with every route and middleware, on whatever the two seams are given (the
+    /// broker and PostgreSQL in the application, fakes in the router tests).
     static func router(
-        configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, waiters: ProjectionWaiters, benchmarkConstant: (@Sendable () -> String)? = nil
+        configuration: EdgeConfiguration, publisher: any CommandPublishing, projections: any ProjectionReading,
+        idempotency: any IdempotencyClaiming, authority: TokenAuthority, waiters: ProjectionWaiters, metrics: PrometheusCollectorRegistry,
+        benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> Router<EdgeContext> {
-        _ = metricsRegistry
         let routes = EdgeRoutes(
-            publisher: publisher, primary: primary, read: read, waiters: waiters, idempotency: IdempotencyKeys(pool: primary),
+            publisher: publisher, projections: projections, idempotency: idempotency, waiters: waiters, metrics: EdgeMetrics(registry: metrics),
             confirmTimeout: configuration.confirmTimeout)
         let router = Router(context: EdgeContext.self)
         router.add(middleware: MetricsMiddleware())
@@ -53,29 +47,30 @@ public enum EdgeServer {
             router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: limit.rate, burst: limit.burst)))
         }
 
+        // By operationId, as in the OpenAPI document and `RouteTable`.
         let handlers: [String: @Sendable (Request, EdgeContext) async throws -> Response] = [
-            "POST /v1/products": routes.createProduct,
-            "GET /v1/products": routes.listProducts,
-            "GET /v1/products/{sku}": routes.getProduct,
-            "PATCH /v1/products/{sku}": routes.updateProduct,
-            "DELETE /v1/products/{sku}": routes.discontinueProduct,
-            "POST /v1/products/{sku}/stock": routes.adjustStock,
-            "POST /v1/orders": routes.placeOrder,
-            "GET /v1/orders": routes.listOrders,
-            "GET /v1/orders/{id}": routes.getOrder,
-            "POST /v1/orders/{id}/cancel": routes.cancelOrder,
-            "GET /v1/orders/{id}/events": routes.orderEvents,
-            "GET /healthz": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
-            "GET /readyz": { _, _ in try await readiness(publisher: publisher, primary: primary, read: read) },
-            "GET /metrics": { _, _ in
+            "createProduct": routes.createProduct,
+            "listProducts": routes.listProducts,
+            "getProduct": routes.getProduct,
+            "updateProduct": routes.updateProduct,
+            "discontinueProduct": routes.discontinueProduct,
+            "adjustStock": routes.adjustStock,
+            "placeOrder": routes.placeOrder,
+            "listOrders": routes.listOrders,
+            "getOrder": routes.getOrder,
+            "cancelOrder": routes.cancelOrder,
+            "orderEvents": routes.orderEvents,
+            "health": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
+            "ready": { _, _ in try await readiness(publisher: publisher, projections: projections, idempotency: idempotency) },
+            "metrics": { _, _ in
                 Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: metricsRegistry.emitToBuffer())))
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
             },
-            "GET /openapi.json": { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            "openapi": { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
             },
-            "GET /docs": { _, _ in
+            "docs": { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
             },
         ]
@@ -86,37 +81,32 @@ public enum EdgeServer {
             }
         }
         for route in RouteTable.all {
-            let handler = handlers["\(route.method.rawValue) \(route.path)"]!
+            guard let handler = handlers[route.operationId] else { preconditionFailure("no handler for operation \(route.operationId)") }
             router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in try await handler(request, context) }
         }
         return router
     }
 
-    static func readiness(publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool) async throws -> Response {
-        var checks: [String: String] = ["broker": publisher.isConnected ? "ok" : "unreachable"]
-        for (name, pool) in [("database", primary), ("read_database", read)] {
-            do {
-                try await pool.withConnection { _ = try await $0.query("SELECT 1") }
-                checks[name] = "ok"
-            } catch {
-                checks[name] = "unreachable"
-            }
-        }
-        let ready = checks.values.allSatisfy { $0 == "ok" }
-        let body = "{" + checks.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + ",\"status\":\"\(ready ? "ready" : "not ready")\"}"
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if !ready { headers[.retryAfter] = "5" }
-        return Response(status: ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    static func readiness(publisher: any CommandPublishing, projections: any ProjectionReading, idempotency: any IdempotencyClaiming) async throws -> Response {
+        async let database = (try? await idempotency.ping()) != nil
+        async let readDatabase = (try? await projections.ping()) != nil
+        let readiness = Readiness(broker: publisher.isConnected, database: await database, readDatabase: await readDatabase)
+        var response = try Response.json(readiness, status: readiness.isReady ? .ok : .serviceUnavailable)
+        if !readiness.isReady { response.headers[.retryAfter] = "5" }
+        return response
     }
 
     /// The edge as a Hummingbird application plus the services it needs, ready for a ServiceGroup.
+    /// `metrics` is the process's registry (the application bootstraps swift-metrics with it):
+    /// the edge records its own metrics there and serves it on `/metrics`.
     public static func application(
         configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, logger: Logger, benchmarkConstant: (@Sendable () -> String)? = nil
+        authority: TokenAuthority, metrics: PrometheusCollectorRegistry, logger: Logger, benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> some ApplicationProtocol {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
         let router = router(
-            configuration: configuration, publisher: publisher, primary: primary, read: read, authority: authority, waiters: waiters,
+            configuration: configuration, publisher: publisher, projections: PostgresProjections(pool: read),
+            idempotency: IdempotencyKeys(pool: primary), authority: authority, waiters: waiters, metrics: metrics,
             benchmarkConstant: benchmarkConstant)
         return Application(
             router: router,

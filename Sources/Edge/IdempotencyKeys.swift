@@ -3,17 +3,11 @@ import Postgres
 
 /// docs/interface.md §3's idempotency: the same key from the same caller with the same body names the
 /// same order however often and however concurrently it is sent; another body is 409.
-struct IdempotencyKeys: Sendable {
+struct IdempotencyKeys: IdempotencyClaiming {
     let pool: PostgresPool
 
-    enum Claim {
-        /// The order this key names.
-        case order(UUID)
-        case conflict
-    }
-
     /// Claims `key` for a new order, or returns the order it already names.
-    func claim(subject: String, key: String, request: String) async throws -> Claim {
+    func claim(subject: String, key: String, request: String) async throws -> IdempotencyClaim {
         let candidate = UUID()
         return try await pool.withConnection { connection in
             // One statement: concurrent identical requests all read the one row that won.
@@ -42,7 +36,11 @@ struct IdempotencyKeys: Sendable {
         }
     }
 
-    private static func claim(from row: PostgresRow, request: String) throws -> Claim {
+    func ping() async throws {
+        try await pool.withConnection { _ = try await $0.query("SELECT 1") }
+    }
+
+    private static func claim(from row: PostgresRow, request: String) throws -> IdempotencyClaim {
         guard try row.decode(0, as: String.self) == request else { return .conflict }
         return .order(try row.decode(1))
     }

@@ -2,21 +2,22 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// A JSON value read without loss: booleans, integers and other numbers stay apart, so a
-/// field can be checked for exactly the type it needs.
-enum JSONValue: Decodable, Sendable {
-    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+/// A request body's JSON read without loss: booleans, integers and other numbers stay apart, so
+/// a field can be checked for exactly the type it needs. (Not DepotModel's `JSONValue`, the
+/// parser of message bodies: this one keeps whatever a client sends, to name what is wrong.)
+enum JSONInput: Decodable, Sendable {
+    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONInput]), object([String: JSONInput])
 
     init(from decoder: any Decoder) throws {
         if var array = try? decoder.unkeyedContainer() {
-            var values: [JSONValue] = []
-            while !array.isAtEnd { values.append(try array.decode(JSONValue.self)) }
+            var values: [JSONInput] = []
+            while !array.isAtEnd { values.append(try array.decode(JSONInput.self)) }
             self = .array(values)
             return
         }
         if let object = try? decoder.container(keyedBy: AnyKey.self) {
-            var values: [String: JSONValue] = [:]
-            for key in object.allKeys { values[key.stringValue] = try object.decode(JSONValue.self, forKey: key) }
+            var values: [String: JSONInput] = [:]
+            for key in object.allKeys { values[key.stringValue] = try object.decode(JSONInput.self, forKey: key) }
             self = .object(values)
             return
         }
@@ -55,7 +56,7 @@ enum JSONValue: Decodable, Sendable {
 
 /// Checks a JSON object field by field, collecting every problem before answering 400.
 struct FieldReader {
-    let fields: [String: JSONValue]
+    let fields: [String: JSONInput]
     let prefix: String
     var errors: [Problem.FieldError] = []
 
@@ -66,16 +67,16 @@ struct FieldReader {
         }
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        let value: JSONValue
+        let value: JSONInput
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+            value = try JSONDecoder().decode(JSONInput.self, from: Data(buffer.readableBytesView))
         } catch {
             throw Problem(.badRequest, "the body is not valid JSON", errors: [.init(field: "body", message: "malformed JSON")])
         }
         return try FieldReader(value, at: "", allowed: allowed)
     }
 
-    init(_ value: JSONValue, at prefix: String, allowed: Set<String>) throws {
+    init(_ value: JSONInput, at prefix: String, allowed: Set<String>) throws {
         guard case .object(let fields) = value else {
             throw Problem.invalid(prefix.isEmpty ? "body" : prefix, "must be a JSON object, not \(value.typeName)")
         }
@@ -98,7 +99,8 @@ struct FieldReader {
         case nil:
             if required { fail(key, "is required") }
         case .string(let text)?:
-            guard length.contains(text.count) else {
+            // Characters as JSON Schema's minLength and maxLength count them: code points.
+            guard length.contains(text.unicodeScalars.count) else {
                 fail(key, "must be \(length.lowerBound) to \(length.upperBound) characters")
                 return nil
             }

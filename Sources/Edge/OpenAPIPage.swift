@@ -44,6 +44,7 @@ extension OpenAPIDocument {
                 guard let operation = value as? [String: Any] else { continue }
                 html += "<h2><span class=\"method\">\(method.uppercased())</span> <code>\(escape(path))</code></h2>\n"
                 html += "<p>\(escape(operation["summary"] as? String ?? ""))</p>\n"
+                if let description = operation["description"] as? String { html += "<p>\(escape(description))</p>\n" }
                 if let parameters = operation["parameters"] as? [[String: Any]], !parameters.isEmpty {
                     html += "<table><tr><th>parameter</th><th>in</th><th>required</th><th>notes</th></tr>\n"
                     for parameter in parameters.map(resolved) {

@@ -23,12 +23,9 @@ final class ProjectionWaiters: Service, Sendable {
         await cancelWhenGracefulShutdown {
             for await notification in PostgresNotifications(configuration: self.listenConfiguration, channels: ["depot_projections"]) {
                 if notification.mayHaveMissedNotifications || notification.payload == "*" {
-                    self.cache.invalidateAll()
-                    self.wakeAll()
+                    self.changed(nil)
                 } else {
-                    let keys = notification.payload.split(separator: ",").map(String.init)
-                    self.cache.invalidate(keys)
-                    self.wake(keys)
+                    self.changed(notification.payload.split(separator: ",").map(String.init))
                 }
             }
         }
@@ -51,6 +48,18 @@ final class ProjectionWaiters: Service, Sendable {
             }
         }
         return try await check()
+    }
+
+    /// The projector changed the views of `keys` (nil: maybe any): drops them from the cache and
+    /// wakes whoever waits on them.
+    func changed(_ keys: [String]?) {
+        if let keys {
+            cache.invalidate(keys)
+            wake(keys)
+        } else {
+            cache.invalidateAll()
+            wakeAll()
+        }
     }
 
     private func wake(_ keys: [String]) {

@@ -2,32 +2,35 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Every route the edge serves, as `METHOD /path/{param}` (OpenAPI's spelling): the router is
-/// built from it, the OpenAPI document must list exactly these, and 405 answers name them.
+/// Every route the edge serves, by its OpenAPI `operationId`, with its method and path
+/// (`/v1/products/{sku}`, OpenAPI's spelling): the router is built from it (a handler per
+/// operation id), the OpenAPI document must list exactly these operations, and 405 answers
+/// name the methods of a path.
 struct RouteTable: Sendable {
     struct Route: Sendable, Hashable {
+        var operationId: String
         var method: HTTPRequest.Method
-        var path: String  // OpenAPI style: /v1/products/{sku}
+        var path: String
         var hummingbirdPath: String { path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: "") }
     }
 
     static let all: [Route] = [
-        Route(method: .post, path: "/v1/products"),
-        Route(method: .get, path: "/v1/products"),
-        Route(method: .get, path: "/v1/products/{sku}"),
-        Route(method: .patch, path: "/v1/products/{sku}"),
-        Route(method: .delete, path: "/v1/products/{sku}"),
-        Route(method: .post, path: "/v1/products/{sku}/stock"),
-        Route(method: .post, path: "/v1/orders"),
-        Route(method: .get, path: "/v1/orders"),
-        Route(method: .get, path: "/v1/orders/{id}"),
-        Route(method: .post, path: "/v1/orders/{id}/cancel"),
-        Route(method: .get, path: "/v1/orders/{id}/events"),
-        Route(method: .get, path: "/healthz"),
-        Route(method: .get, path: "/readyz"),
-        Route(method: .get, path: "/metrics"),
-        Route(method: .get, path: "/openapi.json"),
-        Route(method: .get, path: "/docs"),
+        Route(operationId: "createProduct", method: .post, path: "/v1/products"),
+        Route(operationId: "listProducts", method: .get, path: "/v1/products"),
+        Route(operationId: "getProduct", method: .get, path: "/v1/products/{sku}"),
+        Route(operationId: "updateProduct", method: .patch, path: "/v1/products/{sku}"),
+        Route(operationId: "discontinueProduct", method: .delete, path: "/v1/products/{sku}"),
+        Route(operationId: "adjustStock", method: .post, path: "/v1/products/{sku}/stock"),
+        Route(operationId: "placeOrder", method: .post, path: "/v1/orders"),
+        Route(operationId: "listOrders", method: .get, path: "/v1/orders"),
+        Route(operationId: "getOrder", method: .get, path: "/v1/orders/{id}"),
+        Route(operationId: "cancelOrder", method: .post, path: "/v1/orders/{id}/cancel"),
+        Route(operationId: "orderEvents", method: .get, path: "/v1/orders/{id}/events"),
+        Route(operationId: "health", method: .get, path: "/healthz"),
+        Route(operationId: "ready", method: .get, path: "/readyz"),
+        Route(operationId: "metrics", method: .get, path: "/metrics"),
+        Route(operationId: "openapi", method: .get, path: "/openapi.json"),
+        Route(operationId: "docs", method: .get, path: "/docs"),
     ]
 
     /// The methods served at a concrete path (empty when no route has that shape).

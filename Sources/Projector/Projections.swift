@@ -7,8 +7,9 @@ import Postgres
 /// same rows. `schema` is where the tables are: `projections` live, another one for a rebuild.
 ///
 /// A batch is applied set-wise: the rows its events touch are read in one statement per table,
-/// the events are folded into them in memory, in log order, and the results are written back in
-/// one upsert per table — a few statements per batch whatever its size.
+/// the events are folded into them in memory, in log order (the pure folds of `Folds.swift`),
+/// and the results are written back in one upsert per table — a few statements per batch
+/// whatever its size.
 public struct Projections: Sendable {
     public static let names = ["orders", "products"]
 
@@ -73,46 +74,6 @@ public struct Projections: Sendable {
 
     // MARK: - Orders
 
-    /// One row of `orders`, as JSON for `jsonb_populate_recordset`.
-    struct OrderRow: Codable {
-        struct Line: Codable {
-            var sku: String
-            var quantity: Int
-            var unit_price_cents: Int?
-        }
-        var id: UUID
-        var customer_id: String
-        var status: String
-        var lines: [Line]
-        var total_cents: Int?
-        var payment_status: String
-        var payment_reference: String?
-        var reason: String?
-        var created_at: String
-        var updated_at: String
-        var version: Int64
-        var position: Int64
-
-        /// The row as `jsonb_populate_recordset` reads it, written without JSONEncoder (a rebuild writes every order).
-        var json: JSONValue {
-            .object([
-                .init("id", .string(id.canonicalText)), .init("customer_id", .string(customer_id)), .init("status", .string(status)),
-                .init(
-                    "lines",
-                    .array(
-                        lines.map { line in
-                            .object(
-                                [.init("sku", .string(line.sku)), .init("quantity", .integer(line.quantity))]
-                                    + (line.unit_price_cents.map { [.init("unit_price_cents", .integer($0))] } ?? []))
-                        })),
-                .init("total_cents", total_cents.map { .integer($0) } ?? .null), .init("payment_status", .string(payment_status)),
-                .init("payment_reference", payment_reference.map { .string($0) } ?? .null), .init("reason", reason.map { .string($0) } ?? .null),
-                .init("created_at", .string(created_at)), .init("updated_at", .string(updated_at)), .init("version", .integer(Int(version))),
-                .init("position", .integer(Int(position))),
-            ])
-        }
-    }
-
     private func applyToOrders(_ facts: [EventFacts], on connection: PostgresConnection) async throws {
         let relevant = facts.filter { $0.orderKey != nil }
         guard !relevant.isEmpty else { return }
@@ -120,56 +81,16 @@ public struct Projections: Sendable {
         var rows: [String: OrderRow] = [:]
         for row in try await connection.query(
             """
-            SELECT row_to_json(o)::text FROM \(unescaped: schema).orders o
+            SELECT \(unescaped: OrderRow.columns) FROM \(unescaped: schema).orders
             WHERE id IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: ids.sorted())))::uuid)
             """)
         {
-            let order = try JSONDecoder().decode(OrderRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
+            let order = try OrderRow(row)
             rows[order.id.canonicalText] = order
         }
-        var changed: Set<String> = []
-        for fact in relevant {
-            let key = fact.orderKey!
-            let event = fact.event
-            if case .placed(let placed) = fact.data {
-                guard rows[key] == nil else { continue }  // placed once
-                let at = event.occurredAt.postgresTimestampText
-                rows[key] = OrderRow(
-                    id: placed.orderId, customer_id: placed.customerId, status: "pending",
-                    lines: placed.lines.map { .init(sku: $0.sku, quantity: $0.quantity) }, total_cents: nil, payment_status: "none",
-                    payment_reference: nil, reason: nil, created_at: at, updated_at: at, version: 1, position: event.position)
-                changed.insert(key)
-                continue
-            }
-            guard var order = rows[key] else { continue }  // not placed (yet): nothing to update
-            switch (event.type, fact.data) {
-            case (.stockReserved, .priced(let reserved)):
-                // A reservation can land after the customer's cancel: the order stays cancelled.
-                if order.status == "pending" { order.status = "reserved" }
-                order.lines = reserved.lines.map { .init(sku: $0.sku, quantity: $0.quantity, unit_price_cents: $0.unitPriceCents) }
-                order.total_cents = reserved.totalCents
-            case (.paymentRequested, _): order.payment_status = "pending"
-            case (.paymentSettled, .settled(let settled)):
-                order.payment_status = "settled"
-                order.payment_reference = settled.reference
-            case (.paymentDeclined, _): order.payment_status = "declined"
-            case (.orderConfirmed, _): order.status = "confirmed"
-            case (.orderRejected, .reason(let reason)):
-                order.status = "rejected"
-                order.reason = reason
-            case (.orderCancelled, .reason(let reason)):
-                order.status = "cancelled"
-                order.reason = reason
-            default: break  // stock.rejected, stock.released, payment.refunded: history and version only
-            }
-            order.version += 1
-            order.updated_at = event.occurredAt.postgresTimestampText
-            order.position = event.position
-            rows[key] = order
-            changed.insert(key)
-        }
+        let changed = Self.foldOrders(relevant, into: &rows)
         if !changed.isEmpty {
-            let written = JSONValue.array(changed.sorted().map { rows[$0]!.json })
+            let written = JSONValue.array(changed.sorted().map { rows[$0]!.record })
             connection.executeLater(
                 """
                 INSERT INTO \(unescaped: schema).orders
@@ -193,36 +114,9 @@ public struct Projections: Sendable {
 
     // MARK: - Products
 
-    struct ProductRow: Codable {
-        var sku: String
-        var name: String
-        var price_cents: Int
-        var stock_available: Int64
-        var stock_reserved: Int64
-        var stock_sold: Int64
-        var discontinued: Bool
-        var version: Int64
-        var updated_at: String
-        var position: Int64
-    }
-
     private func applyToProducts(_ facts: [EventFacts], on connection: PostgresConnection) async throws {
-        // What each event does to which skus.
-        var effects: [(EventFacts, [(sku: String, quantity: Int)])] = []
-        var skus: Set<String> = []
-        for fact in facts {
-            let lines: [(sku: String, quantity: Int)]
-            switch fact.data {
-            case .created, .updated, .discontinued, .adjusted: lines = [(fact.event.correlationId, 0)]
-            case .priced(let order) where fact.event.type == .stockReserved || fact.event.type == .orderConfirmed:
-                lines = order.lines.map { (sku: $0.sku, quantity: $0.quantity) }
-            case .released(let released): lines = released.lines.map { (sku: $0.sku, quantity: $0.quantity) }
-            default: continue
-            }
-            effects.append((fact, lines))
-            skus.formUnion(lines.map(\.sku))
-        }
-        guard !effects.isEmpty else { return }
+        let skus = Set(facts.flatMap { Self.productLines($0)?.map(\.sku) ?? [] })
+        guard !skus.isEmpty else { return }
         var rows: [String: ProductRow] = [:]
         for row in try await connection.query(
             """
@@ -233,46 +127,7 @@ public struct Projections: Sendable {
             let product = try JSONDecoder().decode(ProductRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
             rows[product.sku] = product
         }
-        var changed: Set<String> = []
-        for (fact, lines) in effects {
-            let event = fact.event
-            if case .created(let created) = fact.data {
-                guard rows[event.correlationId] == nil else { continue }
-                rows[created.sku] = ProductRow(
-                    sku: created.sku, name: created.name, price_cents: created.priceCents, stock_available: Int64(created.stock), stock_reserved: 0,
-                    stock_sold: 0, discontinued: false, version: 1, updated_at: event.occurredAt.postgresTimestampText, position: event.position)
-                changed.insert(created.sku)
-                continue
-            }
-            // Quantities per sku: one order's lines may name a sku twice.
-            var quantities: [String: Int64] = [:]
-            for line in lines { quantities[line.sku, default: 0] += Int64(line.quantity) }
-            for (sku, quantity) in quantities {
-                guard var product = rows[sku] else { continue }  // unknown product: nothing to update
-                switch (event.type, fact.data) {
-                case (_, .updated(let updated)):
-                    product.name = updated.name
-                    product.price_cents = updated.priceCents
-                case (_, .discontinued): product.discontinued = true
-                case (_, .adjusted(let adjusted)): product.stock_available += Int64(adjusted.delta)
-                case (.stockReserved, _):
-                    product.stock_available -= quantity
-                    product.stock_reserved += quantity
-                case (.stockReleased, _):
-                    product.stock_available += quantity
-                    product.stock_reserved -= quantity
-                case (.orderConfirmed, _):
-                    product.stock_reserved -= quantity
-                    product.stock_sold += quantity
-                default: break
-                }
-                product.version += 1
-                product.updated_at = event.occurredAt.postgresTimestampText
-                product.position = event.position
-                rows[sku] = product
-                changed.insert(sku)
-            }
-        }
+        let changed = Self.foldProducts(facts, into: &rows)
         guard !changed.isEmpty else { return }
         let written = changed.sorted().map { rows[$0]! }
         connection.executeLater(

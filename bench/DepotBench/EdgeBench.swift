@@ -6,13 +6,23 @@ import Foundation
 import Hummingbird
 import Logging
 import Messaging
+import Metrics
 import Postgres
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
 /// The edge under wrk (64 connections): a projection read against a constant of the same size
 /// on the same server and middleware, and accepted orders against the raw confirmed-publish rate.
 extension DepotBench {
+    /// As in `depot`: swift-metrics bootstrapped with the registry the edge serves, so the
+    /// middleware's metrics cost what they cost in production.
+    static let metricsRegistry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
     struct WrkResult {
         var requestsPerSecond: Double
         var p50: Double
@@ -55,7 +65,8 @@ extension DepotBench {
         let application = EdgeServer.application(
             configuration: EdgeConfiguration(
                 host: "127.0.0.1", port: port, confirmTimeout: .seconds(5), rateLimit: nil, listenConfiguration: try PostgresConfiguration(url: benchURL)),
-            publisher: MessagePublisher(amqp: amqp), primary: primary, read: primary, authority: authority, logger: logger,
+            publisher: MessagePublisher(amqp: amqp), primary: primary, read: primary, authority: authority,
+            metrics: Self.metricsRegistry, logger: logger,
             benchmarkConstant: { constant.text })
 
         var rows: [(String, WrkResult, String, WrkResult)] = []
