@@ -67,9 +67,32 @@ enum IdempotencyClaim: Sendable, Hashable {
     case conflict
 }
 
-/// `ProjectionReading` on a PostgreSQL pool.
+/// `ProjectionReading` on a PostgreSQL pool (the read URL), falling back to the primary while
+/// the read URL is unavailable (a standby stopped or restarting).
 struct PostgresProjections: ProjectionReading {
-    let pool: PostgresPool
+    private let readPool: PostgresPool
+    private let fallback: PostgresPool?
+
+    init(pool: PostgresPool, fallback: PostgresPool? = nil) {
+        self.readPool = pool
+        self.fallback = fallback === pool ? nil : fallback
+    }
+
+    /// The read pool, or the primary when the read pool cannot answer.
+    private var pool: Pool { Pool(read: readPool, fallback: fallback) }
+
+    struct Pool {
+        let read: PostgresPool
+        let fallback: PostgresPool?
+
+        func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+            do {
+                return try await read.withConnection(body)
+            } catch let error as PostgresError where error.isUnavailable && fallback != nil {
+                return try await fallback!.withConnection(body)
+            }
+        }
+    }
 
     func product(_ sku: String) async throws -> ProductView? {
         try await pool.withConnection { connection in
@@ -113,6 +136,7 @@ struct PostgresProjections: ProjectionReading {
         }.map { LoggedEvent(position: try $0.decode(0), body: try $0.decode(1)) }
     }
 
+    /// Ready while reads can be answered, by the read URL or by the primary in its place.
     func ping() async throws {
         try await pool.withConnection { _ = try await $0.query("SELECT 1") }
     }

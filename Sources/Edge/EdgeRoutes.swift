@@ -78,14 +78,16 @@ struct EdgeRoutes: Sendable {
         return conditional(request, entry)
     }
 
-    /// A view from the cache, or read, encoded and cached (keyed by the correlation id the
-    /// projector names in its change notices: a sku or an order id).
+    /// A view from the cache, or read and encoded (keyed by the correlation id the projector
+    /// names in its change notices: a sku or an order id).
     func cached(_ key: String, read: () async throws -> ProjectionCache.Entry?) async throws -> ProjectionCache.Entry? {
         let cache = waiters.cache
         if let hit = cache.get(key) { return hit }
         let generation = cache.generation
         guard let entry = try await read() else { return nil }
-        cache.put(key, entry, readAt: generation)
+        // Only final orders are kept: a copy of anything that may still change could be older
+        // than what the standby shows another edge (read-your-writes across edges).
+        if entry.isFinal { cache.put(key, entry, readAt: generation) }
         return entry
     }
 

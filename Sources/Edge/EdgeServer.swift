@@ -105,7 +105,7 @@ public enum EdgeServer {
     ) -> some ApplicationProtocol {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
         let router = router(
-            configuration: configuration, publisher: publisher, projections: PostgresProjections(pool: read),
+            configuration: configuration, publisher: publisher, projections: PostgresProjections(pool: read, fallback: primary),
             idempotency: IdempotencyKeys(pool: primary), authority: authority, waiters: waiters, metrics: metrics,
             benchmarkConstant: benchmarkConstant)
         return Application(

@@ -31,21 +31,34 @@ final class ProjectionWaiters: Service, Sendable {
         }
     }
 
-    /// Evaluates `check` now and after every change to `key`, until it returns a value or the
-    /// deadline passes (then one last time).
+    /// Evaluates `check` now and after every change to `key` (and soon after, while a change
+    /// is announced but not visible yet), until it returns a value or the deadline passes (then
+    /// one last time).
     func wait<T: Sendable>(for key: String, until deadline: ContinuousClock.Instant, check: () async throws -> T?) async throws -> T? {
         let id = UUID()
         let signal = WakeSignal()
         waiting.withLock { $0[key, default: [:]][id] = signal }
         defer { waiting.withLock { $0[key]?[id] = nil; if $0[key]?.isEmpty == true { $0[key] = nil } } }
+        // After a notice whose change `check` did not show yet (the read URL is a standby that
+        // lags), look again soon rather than only at the next notice: 10 ms, doubling to 200 ms.
+        var recheck: Duration?
         while ContinuousClock.now < deadline {
             if let value = try await check() { return value }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await signal.wait() }
-                group.addTask { try? await Task.sleep(until: deadline) }
-                await group.next()
+            let wakeAt = recheck.map { min(deadline, ContinuousClock.now + $0) } ?? deadline
+            let noticed = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    await signal.wait()
+                    return true
+                }
+                group.addTask {
+                    try? await Task.sleep(until: wakeAt)
+                    return false
+                }
+                let first = await group.next() ?? false
                 group.cancelAll()
+                return first
             }
+            recheck = noticed ? .milliseconds(10) : recheck.map { min($0 * 2, .milliseconds(200)) }
         }
         return try await check()
     }

@@ -88,24 +88,38 @@ struct QueryTests {
         }
     }
 
-    @Test("views are cached until the projector's notice names them")
+    @Test("final orders are cached until the projector's notice names them; what may still change is read each time")
     func cache() async throws {
         let edge = try await EdgeHarness()
         edge.projections.put(ProductView.sample(available: 10))
+        let order = OrderRow.sample(status: .confirmed)
+        edge.projections.put(order)
+        let alice = try await edge.token("alice")
+        let path = "/v1/orders/\(order.id.canonicalText)"
         try await edge.test { client in
-            let stock1 = try await client.stock("mug")
-            #expect(stock1 == 10)
+            // A product can change at any time: never served from a copy (read-your-writes across edges).
+            let before = try await client.stock("mug")
             edge.projections.put(ProductView.sample(available: 4, version: 2))
-            let stock2 = try await client.stock("mug")
-            #expect(stock2 == 10)  // cached
-            #expect(edge.projections.reads(of: "mug") == 1)
-            edge.waiters.changed(["mug"])
-            let stock3 = try await client.stock("mug")
-            #expect(stock3 == 4)
-            edge.projections.put(ProductView.sample(available: 3, version: 3))
+            let after = try await client.stock("mug")
+            #expect(before == 10 && after == 4)
+            #expect(edge.projections.reads(of: "mug") == 2)
+            // A final order is read once, then served from the cache until a notice names it.
+            let first = try await client.send(.get, path, token: alice)
+            let second = try await client.send(.get, path, token: alice)
+            #expect(first.header("ETag") == "\"o5\"" && second.status == 200)
+            #expect(edge.projections.reads(of: order.id.canonicalText) == 1)
+            var refunded = order
+            refunded.version = 6
+            edge.projections.put(refunded)
+            edge.waiters.changed([order.id.canonicalText])
+            let afterNotice = try await client.send(.get, path, token: alice)
+            #expect(afterNotice.header("ETag") == "\"o6\"")
+            refunded.version = 7
+            edge.projections.put(refunded)
             edge.waiters.changed(nil)  // "maybe anything": the projector's "*" or a reconnection
-            let stock4 = try await client.stock("mug")
-            #expect(stock4 == 3)
+            let afterAll = try await client.send(.get, path, token: alice)
+            #expect(afterAll.header("ETag") == "\"o7\"")
+            #expect(edge.projections.reads(of: order.id.canonicalText) == 3)
         }
     }
 
