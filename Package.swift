@@ -106,19 +106,22 @@ let package = Package(
             plugins: ["EmbedFile"]
         ),
         // Turns Sources/Edge/openapi.json into Swift source at build time (Plugins/).
-        .plugin(name: "EmbedFile", capability: .buildTool(), dependencies: ["EmbedFileTool"], path: "Plugins/EmbedFile"),
+        .plugin(
+            name: "EmbedFile", capability: .buildTool(), dependencies: ["EmbedFileTool"], path: "Plugins/EmbedFile"),
         .executableTarget(name: "EmbedFileTool", path: "Plugins/EmbedFileTool"),
         .target(
             name: "Operations",
             dependencies: [
-                "Postgres", "Projector", "DepotModel", "Messaging", "AMQP", .product(name: "Logging", package: "swift-log"),
+                "Postgres", "Projector", "DepotModel", "Messaging", "AMQP",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "DepotApp",
             dependencies: [
-                "AMQP", "Postgres", "Operations", "Messaging", "DepotModel", "Orders", "Inventory", "Payments", "Projector", "Edge",
+                "AMQP", "Postgres", "Operations", "Messaging", "DepotModel", "Orders", "Inventory", "Payments",
+                "Projector", "Edge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -175,8 +178,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ProjectorTests", dependencies: ["Projector", "DepotModel", "Postgres"], swiftSettings: swiftSettings),
-        .testTarget(name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ProjectorTests", dependencies: ["Projector", "DepotModel", "Postgres"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DepotAppTests", dependencies: ["DepotApp", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         // Integration tests need the real broker and database (scripts/dev test starts them).
         .testTarget(
             name: "IntegrationTests",

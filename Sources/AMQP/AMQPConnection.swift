@@ -26,12 +26,15 @@ public final class AMQPConnection: Sendable {
     }
 
     /// Connects, trying every endpoint until `initialConnectDeadline` passes.
-    public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "depot.amqp")) async throws -> AMQPConnection {
+    public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "depot.amqp"))
+        async throws -> AMQPConnection
+    {
         let commands = CommandQueue()
         let stats = ConnectionStats()
         try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
-                let connection = ConnectionThread(configuration: configuration, logger: logger, commands: commands, stats: stats)
+                let connection = ConnectionThread(
+                    configuration: configuration, logger: logger, commands: commands, stats: stats)
                 connection.run(firstConnection: ready)
             }
             thread.name = "amqp-connection"
@@ -64,7 +67,8 @@ public final class AMQPConnection: Sendable {
         timeout: Duration? = nil
     ) async throws {
         let id = commands.nextPublishID.add(1, ordering: .relaxed).oldValue
-        let publish = PendingPublish(id: id, exchange: exchange, routingKey: routingKey, mandatory: mandatory, message: message)
+        let publish = PendingPublish(
+            id: id, exchange: exchange, routingKey: routingKey, mandatory: mandatory, message: message)
         let deadline = timeout.map { ContinuousClock.now + $0 }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             if !commands.send(.publish(publish, PublishWaiter(continuation: continuation, deadline: deadline))) {
@@ -100,7 +104,8 @@ public final class AMQPConnection: Sendable {
             for (index, item) in batch.enumerated() {
                 let id = commands.nextPublishID.add(1, ordering: .relaxed).oldValue
                 let publish = PendingPublish(
-                    id: id, exchange: item.exchange, routingKey: item.routingKey, mandatory: item.mandatory, message: item.message)
+                    id: id, exchange: item.exchange, routingKey: item.routingKey, mandatory: item.mandatory,
+                    message: item.message)
                 let waiter = PublishWaiter(deadline: deadline) { error in
                     if let error { results.withLock { $0[index] = error } }
                     if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
@@ -120,25 +125,32 @@ public final class AMQPConnection: Sendable {
     ) async throws {
         _ = try await perform { connection throws(AMQPError) in
             try connection.declareAndRecord(
-                .exchange(name: name, type: type.name, durable: durable, autoDelete: autoDelete, internal: `internal`, arguments: arguments))
+                .exchange(
+                    name: name, type: type.name, durable: durable, autoDelete: autoDelete, internal: `internal`,
+                    arguments: arguments))
         }
     }
 
     /// Declares a queue (and declares it again after every reconnection).
     @discardableResult
     public func declareQueue(
-        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false, arguments: FieldTable = [:]
+        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+        arguments: FieldTable = [:]
     ) async throws -> QueueInfo {
         try await perform { connection throws(AMQPError) in
             try connection.declareAndRecord(
-                .queue(name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments))!
+                .queue(name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments)
+            )!
         }
     }
 
     /// Binds a queue to an exchange (and again after every reconnection).
-    public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
+    public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:])
+        async throws
+    {
         _ = try await perform { connection throws(AMQPError) in
-            try connection.declareAndRecord(.binding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+            try connection.declareAndRecord(
+                .binding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
         }
     }
 
@@ -146,7 +158,8 @@ public final class AMQPConnection: Sendable {
     /// throws `.channelClosed` with reply code 404 when it does not exist.
     public func inspectQueue(_ name: String) async throws -> QueueInfo {
         try await perform { connection throws(AMQPError) in
-            try connection.declareQueue(.queue(name: name, durable: false, exclusive: false, autoDelete: false, arguments: [:]), passive: true)
+            try connection.declareQueue(
+                .queue(name: name, durable: false, exclusive: false, autoDelete: false, arguments: [:]), passive: true)
         }
     }
 
@@ -154,7 +167,10 @@ public final class AMQPConnection: Sendable {
     public func exchangeExists(_ name: String) async throws -> Bool {
         do {
             try await perform { connection throws(AMQPError) in
-                try connection.declare(.exchange(name: name, type: "direct", durable: false, autoDelete: false, internal: false, arguments: [:]), passive: true)
+                try connection.declare(
+                    .exchange(
+                        name: name, type: "direct", durable: false, autoDelete: false, internal: false, arguments: [:]),
+                    passive: true)
             }
             return true
         } catch let error as AMQPError where error.replyCode == 404 {

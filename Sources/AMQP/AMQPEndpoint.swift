@@ -11,7 +11,8 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var password: String
     public var vhost: String
 
-    public init(host: String, port: Int = 5672, user: String = "guest", password: String = "guest", vhost: String = "/") {
+    public init(host: String, port: Int = 5672, user: String = "guest", password: String = "guest", vhost: String = "/")
+    {
         self.host = host
         self.port = port
         self.user = user

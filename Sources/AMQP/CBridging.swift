@@ -33,23 +33,51 @@ extension ScratchArena {
         var field = amqp_field_value_t()
         func kind(_ k: amqp_field_value_kind_t) { field.kind = UInt8(k.rawValue) }
         switch value {
-        case .bool(let v): kind(AMQP_FIELD_KIND_BOOLEAN); field.value.boolean = v ? 1 : 0
-        case .int8(let v): kind(AMQP_FIELD_KIND_I8); field.value.i8 = v
-        case .uint8(let v): kind(AMQP_FIELD_KIND_U8); field.value.u8 = v
-        case .int16(let v): kind(AMQP_FIELD_KIND_I16); field.value.i16 = v
-        case .uint16(let v): kind(AMQP_FIELD_KIND_U16); field.value.u16 = v
-        case .int32(let v): kind(AMQP_FIELD_KIND_I32); field.value.i32 = v
-        case .uint32(let v): kind(AMQP_FIELD_KIND_U32); field.value.u32 = v
-        case .int64(let v): kind(AMQP_FIELD_KIND_I64); field.value.i64 = v
-        case .float(let v): kind(AMQP_FIELD_KIND_F32); field.value.f32 = v
-        case .double(let v): kind(AMQP_FIELD_KIND_F64); field.value.f64 = v
+        case .bool(let v):
+            kind(AMQP_FIELD_KIND_BOOLEAN)
+            field.value.boolean = v ? 1 : 0
+        case .int8(let v):
+            kind(AMQP_FIELD_KIND_I8)
+            field.value.i8 = v
+        case .uint8(let v):
+            kind(AMQP_FIELD_KIND_U8)
+            field.value.u8 = v
+        case .int16(let v):
+            kind(AMQP_FIELD_KIND_I16)
+            field.value.i16 = v
+        case .uint16(let v):
+            kind(AMQP_FIELD_KIND_U16)
+            field.value.u16 = v
+        case .int32(let v):
+            kind(AMQP_FIELD_KIND_I32)
+            field.value.i32 = v
+        case .uint32(let v):
+            kind(AMQP_FIELD_KIND_U32)
+            field.value.u32 = v
+        case .int64(let v):
+            kind(AMQP_FIELD_KIND_I64)
+            field.value.i64 = v
+        case .float(let v):
+            kind(AMQP_FIELD_KIND_F32)
+            field.value.f32 = v
+        case .double(let v):
+            kind(AMQP_FIELD_KIND_F64)
+            field.value.f64 = v
         case .decimal(let scale, let v):
-            kind(AMQP_FIELD_KIND_DECIMAL); field.value.decimal = amqp_decimal_t(decimals: scale, value: v)
-        case .string(let s): kind(AMQP_FIELD_KIND_UTF8); field.value.bytes = bytes(s)
-        case .bytes(let b): kind(AMQP_FIELD_KIND_BYTES); field.value.bytes = b.withUnsafeBytes { bytes($0) }
+            kind(AMQP_FIELD_KIND_DECIMAL)
+            field.value.decimal = amqp_decimal_t(decimals: scale, value: v)
+        case .string(let s):
+            kind(AMQP_FIELD_KIND_UTF8)
+            field.value.bytes = bytes(s)
+        case .bytes(let b):
+            kind(AMQP_FIELD_KIND_BYTES)
+            field.value.bytes = b.withUnsafeBytes { bytes($0) }
         case .timestamp(let date):
-            kind(AMQP_FIELD_KIND_TIMESTAMP); field.value.u64 = UInt64(max(0, date.timeIntervalSince1970.rounded(.down)))
-        case .table(let t): kind(AMQP_FIELD_KIND_TABLE); field.value.table = table(t)
+            kind(AMQP_FIELD_KIND_TIMESTAMP)
+            field.value.u64 = UInt64(max(0, date.timeIntervalSince1970.rounded(.down)))
+        case .table(let t):
+            kind(AMQP_FIELD_KIND_TABLE)
+            field.value.table = table(t)
         case .array(let items):
             kind(AMQP_FIELD_KIND_ARRAY)
             let entries = allocate(byteCount: MemoryLayout<amqp_field_value_t>.stride * max(items.count, 1))
@@ -65,13 +93,25 @@ extension ScratchArena {
         var c = amqp_basic_properties_t()
         var flags: Int32 = 0
         func set(_ value: String?, _ flag: Int32, _ assign: (amqp_bytes_t) -> Void) {
-            if let value { assign(bytes(value)); flags |= flag }
+            if let value {
+                assign(bytes(value))
+                flags |= flag
+            }
         }
         set(p.contentType, AMQP_BASIC_CONTENT_TYPE_FLAG) { c.content_type = $0 }
         set(p.contentEncoding, AMQP_BASIC_CONTENT_ENCODING_FLAG) { c.content_encoding = $0 }
-        if !p.headers.isEmpty { c.headers = table(p.headers); flags |= AMQP_BASIC_HEADERS_FLAG }
-        if let mode = p.deliveryMode { c.delivery_mode = mode.rawValue; flags |= AMQP_BASIC_DELIVERY_MODE_FLAG }
-        if let priority = p.priority { c.priority = priority; flags |= AMQP_BASIC_PRIORITY_FLAG }
+        if !p.headers.isEmpty {
+            c.headers = table(p.headers)
+            flags |= AMQP_BASIC_HEADERS_FLAG
+        }
+        if let mode = p.deliveryMode {
+            c.delivery_mode = mode.rawValue
+            flags |= AMQP_BASIC_DELIVERY_MODE_FLAG
+        }
+        if let priority = p.priority {
+            c.priority = priority
+            flags |= AMQP_BASIC_PRIORITY_FLAG
+        }
         set(p.correlationId, AMQP_BASIC_CORRELATION_ID_FLAG) { c.correlation_id = $0 }
         set(p.replyTo, AMQP_BASIC_REPLY_TO_FLAG) { c.reply_to = $0 }
         set(p.expiration, AMQP_BASIC_EXPIRATION_FLAG) { c.expiration = $0 }

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Observable state of a connection, shared with any thread.
@@ -99,7 +99,9 @@ final class ConnectionThread {
                     }
                     let delay = configuration.options.reconnectBackoff.delay(attempt: attempt)
                     attempt += 1
-                    logger.debug("amqp connect failed, retrying", metadata: ["error": "\(String(reflecting: error))", "delay": "\(delay)"])
+                    logger.debug(
+                        "amqp connect failed, retrying",
+                        metadata: ["error": "\(String(reflecting: error))", "delay": "\(delay)"])
                     idle(for: delay)
                     continue
                 }
@@ -165,11 +167,14 @@ final class ConnectionThread {
     private func idle(for delay: Duration) {
         let until = ContinuousClock.now + delay
         while !isClosing && ContinuousClock.now < until {
-            do { try processCommands() } catch { /* not connected: nothing can fail at connection level */  }
+            // Not connected: nothing can fail at connection level.
+            do { try processCommands() } catch {}
             expireDeadlines()
             guard !isClosing, commands.prepareToSleep() else { continue }
             let remaining = until - ContinuousClock.now
-            let ms = Int32(clamping: max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            let ms = Int32(
+                clamping: max(
+                    1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
             var fd = pollfd(fd: commands.wakeFileDescriptor, events: Int16(POLLIN), revents: 0)
             _ = poll(&fd, 1, min(ms, 100))
             commands.didWake()
@@ -204,10 +209,14 @@ final class ConnectionThread {
     private func open(_ endpoint: AMQPEndpoint) throws(AMQPError) {
         guard let state = amqp_new_connection() else { throw AMQPError(.library, replyText: "out of memory") }
         conn = state
-        guard let socket = amqp_tcp_socket_new(state) else { throw AMQPError(.library, replyText: "socket allocation failed") }
+        guard let socket = amqp_tcp_socket_new(state) else {
+            throw AMQPError(.library, replyText: "socket allocation failed")
+        }
         var connectTimeout = timeval(configuration.options.connectTimeout)
         try check(status: amqp_set_handshake_timeout(state, &connectTimeout), context: "setting the handshake timeout")
-        try check(status: amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &connectTimeout), context: "TCP connect")
+        try check(
+            status: amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &connectTimeout),
+            context: "TCP connect")
         let reply = CAMQP_login_plain(
             state, endpoint.vhost, 0, configuration.options.frameMax,
             Int32(configuration.options.heartbeat.components.seconds), endpoint.user, endpoint.password)
@@ -326,7 +335,8 @@ final class ConnectionThread {
                 amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
         }
         try check(status: status, context: "basic.publish to \(publish.exchange)")
-        let route = publish.mandatory
+        let route =
+            publish.mandatory
             ? ConfirmTracker<PendingPublish>.Route(
                 exchange: publish.exchange, routingKey: publish.routingKey,
                 messageId: publish.message.properties.messageId)
@@ -406,7 +416,9 @@ final class ConnectionThread {
             defer { amqp_destroy_message(&message) }
             let properties = decodeProperties(message.properties)
             tracker.returned(
-                .init(exchange: String(amqpBytes: returned.exchange), routingKey: String(amqpBytes: returned.routing_key), messageId: properties.messageId),
+                .init(
+                    exchange: String(amqpBytes: returned.exchange), routingKey: String(amqpBytes: returned.routing_key),
+                    messageId: properties.messageId),
                 replyCode: returned.reply_code, replyText: String(amqpBytes: returned.reply_text))
         case AMQP_BASIC_DELIVER_METHOD:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
@@ -418,19 +430,23 @@ final class ConnectionThread {
                 body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties),
                 exchange: String(amqpBytes: deliver.exchange), routingKey: String(amqpBytes: deliver.routing_key),
                 redelivered: deliver.redelivered != 0, deliveryTag: deliver.delivery_tag, consumerTag: consumer.tag,
-                queue: consumer.queue, settler: Settler(commands: commands, channel: frame.channel, epoch: consumer.epoch))
+                queue: consumer.queue,
+                settler: Settler(commands: commands, channel: frame.channel, epoch: consumer.epoch))
             consumer.deliveries.yield(delivery)
         case AMQP_BASIC_CANCEL_METHOD:
             // The server cancelled a consumer, e.g. because its queue was deleted.
             if let consumer = consumers.removeValue(forKey: frame.channel) {
                 consumer.deliveries.finish(
-                    throwing: AMQPError(.consumerCancelled, context: "the broker cancelled the consumer of \(consumer.queue)"))
+                    throwing: AMQPError(
+                        .consumerCancelled, context: "the broker cancelled the consumer of \(consumer.queue)"))
                 _ = amqp_channel_close(conn, frame.channel, AMQP_REPLY_SUCCESS)
             }
         case AMQP_CHANNEL_CLOSE_METHOD:
             let error = serverError(method: method, context: "channel \(frame.channel)")
             var ok = amqp_channel_close_ok_t(dummy: 0)
-            try check(status: amqp_send_method(conn, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok), context: "channel.close-ok")
+            try check(
+                status: amqp_send_method(conn, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok),
+                context: "channel.close-ok")
             try channelClosed(frame.channel, by: error)
         case AMQP_CONNECTION_CLOSE_METHOD:
             let error = serverError(method: method, context: "the broker closed the connection")
@@ -448,7 +464,9 @@ final class ConnectionThread {
 
     private func channelClosed(_ channel: amqp_channel_t, by error: AMQPError) throws(AMQPError) {
         guard let conn else { return }
-        logger.debug("amqp channel closed by the broker", metadata: ["channel": "\(channel)", "error": "\(String(reflecting: error))"])
+        logger.debug(
+            "amqp channel closed by the broker",
+            metadata: ["channel": "\(channel)", "error": "\(String(reflecting: error))"])
         switch channel {
         case Self.adminChannel:
             amqp_channel_open(conn, channel)
@@ -480,7 +498,7 @@ final class ConnectionThread {
             consumers[channel] = consumer
             do {
                 try startConsumer(on: channel)
-            } catch where !error.isConnectionLevel {
+            } catch  where !error.isConnectionLevel {
                 consumers.removeValue(forKey: channel)
                 consumer.deliveries.finish(throwing: error)
             }
@@ -519,7 +537,8 @@ final class ConnectionThread {
         try checkChannelReply(channel, context: "basic.qos")
         defer { arena.reset() }
         amqp_basic_consume(
-            conn, channel, arena.bytes(consumer.queue), arena.bytes(consumer.tag), 0, 0, 0, arena.table(consumer.arguments))
+            conn, channel, arena.bytes(consumer.queue), arena.bytes(consumer.tag), 0, 0, 0,
+            arena.table(consumer.arguments))
         try checkChannelReply(channel, context: "basic.consume on \(consumer.queue)")
         epochCounter += 1
         consumer.epoch = epochCounter
@@ -527,7 +546,9 @@ final class ConnectionThread {
     }
 
     private func cancelConsumer(tag: String) throws(AMQPError) {
-        guard let (channel, consumer) = consumers.first(where: { $0.value.tag == tag }), !consumer.cancelled else { return }
+        guard let (channel, consumer) = consumers.first(where: { $0.value.tag == tag }), !consumer.cancelled else {
+            return
+        }
         consumers[channel]?.cancelled = true
         consumer.deliveries.finish()
         // The channel stays open so that deliveries already received can still be settled.
@@ -538,14 +559,17 @@ final class ConnectionThread {
     }
 
     private func settle(_ settlement: Settlement) throws(AMQPError) {
-        guard let conn, let consumer = consumers[settlement.channel], consumer.epoch == settlement.epoch, consumer.epoch != 0 else {
+        guard let conn, let consumer = consumers[settlement.channel], consumer.epoch == settlement.epoch,
+            consumer.epoch != 0
+        else {
             return  // from an earlier channel or connection: the broker has requeued it already
         }
         let status: Int32
         switch settlement.kind {
         case .ack: status = amqp_basic_ack(conn, settlement.channel, settlement.tag, settlement.multiple ? 1 : 0)
         case .nack:
-            status = amqp_basic_nack(conn, settlement.channel, settlement.tag, settlement.multiple ? 1 : 0, settlement.requeue ? 1 : 0)
+            status = amqp_basic_nack(
+                conn, settlement.channel, settlement.tag, settlement.multiple ? 1 : 0, settlement.requeue ? 1 : 0)
         case .reject: status = amqp_basic_reject(conn, settlement.channel, settlement.tag, settlement.requeue ? 1 : 0)
         }
         try check(status: status, context: "settling a delivery")
@@ -563,7 +587,9 @@ final class ConnectionThread {
         } catch {
             if error.code == .channelClosed {
                 var ok = amqp_channel_close_ok_t(dummy: 0)
-                try check(status: amqp_send_method(conn, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok), context: "channel.close-ok")
+                try check(
+                    status: amqp_send_method(conn, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok),
+                    context: "channel.close-ok")
                 if channel == Self.adminChannel {
                     adminEpoch += 1  // messages fetched on the old channel can no longer be settled
                     amqp_channel_open(conn, channel)
@@ -577,7 +603,9 @@ final class ConnectionThread {
     }
 
     private func requireConnection(_ context: String) throws(AMQPError) -> amqp_connection_state_t {
-        guard let conn else { throw AMQPError(isClosing ? .closed : .connectionClosed, context: "\(context): not connected") }
+        guard let conn else {
+            throw AMQPError(isClosing ? .closed : .connectionClosed, context: "\(context): not connected")
+        }
         return conn
     }
 
@@ -594,7 +622,8 @@ final class ConnectionThread {
             _ = try declareQueue(item, passive: passive)
         case .binding(let queue, let exchange, let routingKey, let arguments):
             amqp_queue_bind(
-                conn, Self.adminChannel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey), arena.table(arguments))
+                conn, Self.adminChannel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
+                arena.table(arguments))
             try checkChannelReply(Self.adminChannel, context: "queue.bind \(queue) to \(exchange)")
         }
     }
@@ -665,7 +694,8 @@ final class ConnectionThread {
         defer { arena.reset() }
         let reply = amqp_basic_get(conn, Self.adminChannel, arena.bytes(queue), 0)
         try checkChannelReply(Self.adminChannel, context: "basic.get \(queue)")
-        guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD, let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self)
+        guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD,
+            let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self)
         else { return nil }
         let tag = ok.pointee.delivery_tag
         let exchange = String(amqpBytes: ok.pointee.exchange)
@@ -677,7 +707,8 @@ final class ConnectionThread {
         try check(reply: read, context: "basic.get \(queue): reading the message")
         defer { amqp_destroy_message(&message) }
         return FetchedMessage(
-            body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties), exchange: exchange,
+            body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties),
+            exchange: exchange,
             routingKey: routingKey, redelivered: redelivered, remaining: remaining, deliveryTag: tag, epoch: adminEpoch)
     }
 
@@ -685,9 +716,14 @@ final class ConnectionThread {
     func settleFetched(_ message: FetchedMessage, ack: Bool) throws(AMQPError) {
         let conn = try requireConnection("basic.ack")
         guard message.epoch == adminEpoch else {
-            throw AMQPError(.connectionClosed, context: "the connection that fetched the message is gone; the broker has requeued it")
+            throw AMQPError(
+                .connectionClosed,
+                context: "the connection that fetched the message is gone; the broker has requeued it")
         }
-        let status = ack ? amqp_basic_ack(conn, Self.adminChannel, message.deliveryTag, 0) : amqp_basic_nack(conn, Self.adminChannel, message.deliveryTag, 0, 1)
+        let status =
+            ack
+            ? amqp_basic_ack(conn, Self.adminChannel, message.deliveryTag, 0)
+            : amqp_basic_nack(conn, Self.adminChannel, message.deliveryTag, 0, 1)
         try check(status: status, context: ack ? "basic.ack" : "basic.nack")
     }
 }

@@ -20,10 +20,16 @@ final class ScratchArena {
                 offset = aligned + count
                 return current.base + aligned
             }
-            current = (UnsafeMutableRawPointer.allocate(byteCount: max(count, chunkSize), alignment: 16), max(count, chunkSize))
+            current = (
+                UnsafeMutableRawPointer.allocate(byteCount: max(count, chunkSize), alignment: 16), max(count, chunkSize)
+            )
             chunks.append(current)
         } else {
-            chunks.append((UnsafeMutableRawPointer.allocate(byteCount: max(count, chunkSize), alignment: 16), max(count, chunkSize)))
+            chunks.append(
+                (
+                    UnsafeMutableRawPointer.allocate(byteCount: max(count, chunkSize), alignment: 16),
+                    max(count, chunkSize)
+                ))
         }
         offset = count
         return chunks[chunks.count - 1].base

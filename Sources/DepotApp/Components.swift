@@ -6,13 +6,13 @@ import Inventory
 import Logging
 import Messaging
 import Metrics
+import Operations
 import Orders
 import Payments
 import Postgres
 import Projector
 import ServiceLifecycle
 import UnixSignals
-import Operations
 
 /// The long-running components of docs/interface.md §1 that consume from the broker.
 public enum Component: String, Sendable, CaseIterable {
@@ -60,8 +60,12 @@ public enum Component: String, Sendable, CaseIterable {
             let relay = scope.relay(for: OrderHandler.schema, logger: logger)
             return [
                 relay,
-                PaymentDeadlineWatcher(pool: scope.pool, paymentTimeout: scope.settings.paymentTimeout, relayWake: relay.wake, logger: logger),
-                scope.consumer(queue, schema: OrderHandler.schema, OrderHandler(paymentTimeout: scope.settings.paymentTimeout), relay, logger),
+                PaymentDeadlineWatcher(
+                    pool: scope.pool, paymentTimeout: scope.settings.paymentTimeout, relayWake: relay.wake,
+                    logger: logger),
+                scope.consumer(
+                    queue, schema: OrderHandler.schema, OrderHandler(paymentTimeout: scope.settings.paymentTimeout),
+                    relay, logger),
             ]
         case .inventory:
             let relay = scope.relay(for: InventoryHandler.schema, logger: logger)
@@ -76,7 +80,9 @@ public enum Component: String, Sendable, CaseIterable {
     }
 
     /// Declares every exchange and every component's queues (for operators: `depot migrate --topology`).
-    public static func declareTopology(settings: Settings, on amqp: AMQPConnection) async throws -> (exchanges: [String], queues: [String]) {
+    public static func declareTopology(settings: Settings, on amqp: AMQPConnection) async throws -> (
+        exchanges: [String], queues: [String]
+    ) {
         try await Topology.declareExchanges(on: amqp)
         for component in allCases {
             var queue = component.queue
@@ -90,5 +96,3 @@ public enum Component: String, Sendable, CaseIterable {
 extension Settings.QueueType {
     var amqp: QueueType { QueueType(rawValue: rawValue) ?? .classic }
 }
-
-

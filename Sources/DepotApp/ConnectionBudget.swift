@@ -40,15 +40,19 @@ public struct ConnectionBudget: Sendable, Equatable, CustomStringConvertible {
             let names = (components.map(\.rawValue) + (edge ? ["edge"] : [])).joined(separator: ", ")
             throw ConfigurationError(
                 setting: "DEPOT_DATABASE_POOL_SIZE",
-                problem: "\(total) is too few for \(names): it needs at least \(needed) (\(listeners) listening, 2 working\(provider > 0 ? ", \(provider) for the payment provider" : "")\(edge && separateReadURL ? ", 1 on the read URL" : ""))")
+                problem:
+                    "\(total) is too few for \(names): it needs at least \(needed) (\(listeners) listening, 2 working\(provider > 0 ? ", \(provider) for the payment provider" : "")\(edge && separateReadURL ? ", 1 on the read URL" : ""))"
+            )
         }
         let shared = total - listeners - provider
         let read = edge && separateReadURL ? max(1, shared / (2 + consumers)) : 0
         let primary = shared - read
         // Each component keeps two connections for its relay, watchers and probes.
-        let concurrency = consumers == 0 ? 0 : min(maxHandlerConcurrency, max(1, (primary - 2 * max(1, units)) / consumers))
+        let concurrency =
+            consumers == 0 ? 0 : min(maxHandlerConcurrency, max(1, (primary - 2 * max(1, units)) / consumers))
         return ConnectionBudget(
-            total: total, listeners: listeners, primary: primary, read: read, provider: provider, handlerConcurrency: concurrency)
+            total: total, listeners: listeners, primary: primary, read: read, provider: provider,
+            handlerConcurrency: concurrency)
     }
 
     public var description: String {

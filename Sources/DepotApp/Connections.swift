@@ -18,7 +18,9 @@ public enum Connections {
         } catch let error as AMQPError {
             throw ConfigurationError(
                 setting: "DEPOT_AMQP_URL",
-                problem: "broker unreachable after 10 s at \(configuration.endpoints.map(\.description).joined(separator: ", ")) (\(error.replyText ?? "\(error.code)"))")
+                problem:
+                    "broker unreachable after 10 s at \(configuration.endpoints.map(\.description).joined(separator: ", ")) (\(error.replyText ?? "\(error.code)"))"
+            )
         }
     }
 
@@ -26,7 +28,8 @@ public enum Connections {
     /// before it is handed out: a server that cannot give a process what it needs to work stops
     /// it at start (exit 2 naming DEPOT_DATABASE_POOL_SIZE), not in the middle of work.
     public static func postgres(
-        _ settings: Settings, url: String? = nil, setting: String = "DEPOT_DATABASE_URL", maxConnections: Int = 1, minimum: Int = 1,
+        _ settings: Settings, url: String? = nil, setting: String = "DEPOT_DATABASE_URL", maxConnections: Int = 1,
+        minimum: Int = 1,
         applicationName: String, logger: Logger
     ) async throws -> PostgresPool {
         let configuration = try postgresConfiguration(
@@ -37,18 +40,23 @@ public enum Connections {
             do {
                 _ = try await pool.withConnection { try await $0.execute("SELECT 1") }
                 break
-            } catch let error as PostgresError where error.kind == .connectionFailed && !error.isOutOfConnections && ContinuousClock.now < deadline {
+            } catch let error as PostgresError
+                where error.kind == .connectionFailed && !error.isOutOfConnections && ContinuousClock.now < deadline
+            {
                 try await Task.sleep(for: .milliseconds(250))
             } catch let error as PostgresError {
                 await pool.shutdown()
                 if error.isOutOfConnections { throw outOfConnections(opened: 0, wanted: minimum, serverLimit: nil) }
-                throw ConfigurationError(setting: setting, problem: "database unreachable after 10 s (\(error.message))")
+                throw ConfigurationError(
+                    setting: setting, problem: "database unreachable after 10 s (\(error.message))")
             }
         }
         let minimum = min(minimum, maxConnections)
         guard minimum > 1 else { return pool }
         // Hold `minimum` leases at once, so that each is a connection of its own.
-        let limit = try? await pool.withConnection { try await $0.query("SHOW max_connections").first?.decode(0, as: String.self) }
+        let limit = try? await pool.withConnection {
+            try await $0.query("SHOW max_connections").first?.decode(0, as: String.self)
+        }
         let opened = Opened()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -80,9 +88,11 @@ public enum Connections {
 
     /// A pool for an operator command, closed (and awaited) when `body` returns or throws.
     public static func withPostgres<T>(
-        _ settings: Settings, maxConnections: Int = 1, applicationName: String, logger: Logger, _ body: (PostgresPool) async throws -> T
+        _ settings: Settings, maxConnections: Int = 1, applicationName: String, logger: Logger,
+        _ body: (PostgresPool) async throws -> T
     ) async throws -> T {
-        let pool = try await postgres(settings, maxConnections: maxConnections, applicationName: applicationName, logger: logger)
+        let pool = try await postgres(
+            settings, maxConnections: maxConnections, applicationName: applicationName, logger: logger)
         do {
             let result = try await body(pool)
             await pool.shutdown()
@@ -94,7 +104,9 @@ public enum Connections {
     }
 
     /// A broker connection for an operator command, closed (and awaited) when `body` returns or throws.
-    public static func withAMQP<T>(_ settings: Settings, logger: Logger, _ body: (AMQPConnection) async throws -> T) async throws -> T {
+    public static func withAMQP<T>(_ settings: Settings, logger: Logger, _ body: (AMQPConnection) async throws -> T)
+        async throws -> T
+    {
         let connection = try await amqp(settings, logger: logger)
         do {
             let result = try await body(connection)
@@ -107,7 +119,9 @@ public enum Connections {
     }
 
     /// libpq settings for one pool or listener of this process.
-    public static func postgresConfiguration(_ url: String, maxConnections: Int = 1, applicationName: String) throws -> PostgresConfiguration {
+    public static func postgresConfiguration(_ url: String, maxConnections: Int = 1, applicationName: String) throws
+        -> PostgresConfiguration
+    {
         var options = PostgresConfiguration.Options()
         options.maxConnections = maxConnections
         options.applicationName = applicationName
@@ -117,8 +131,10 @@ public enum Connections {
     static func outOfConnections(opened: Int, wanted: Int, serverLimit: String?) -> ConfigurationError {
         ConfigurationError(
             setting: "DEPOT_DATABASE_POOL_SIZE",
-            problem: "PostgreSQL refused connection \(opened + 1) of the \(wanted) this process needs to start (too many clients; the server's "
-                + "max_connections is \(serverLimit ?? "reached")): lower DEPOT_DATABASE_POOL_SIZE, stop other clients, or raise max_connections")
+            problem:
+                "PostgreSQL refused connection \(opened + 1) of the \(wanted) this process needs to start (too many clients; the server's "
+                + "max_connections is \(serverLimit ?? "reached")): lower DEPOT_DATABASE_POOL_SIZE, stop other clients, or raise max_connections"
+        )
     }
 }
 

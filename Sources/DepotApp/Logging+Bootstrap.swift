@@ -29,13 +29,18 @@ public struct DepotLogHandler: LogHandler {
         let line: String
         switch format {
         case .json:
-            var object: [String: Any] = ["ts": timestamp, "level": event.level.rawValue, "logger": label, "msg": "\(event.message)"]
+            var object: [String: Any] = [
+                "ts": timestamp, "level": event.level.rawValue, "logger": label, "msg": "\(event.message)",
+            ]
             for (key, value) in merged { object[key] = jsonValue(value) }
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            let data =
+                (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+                ?? Data()
             line = String(decoding: data, as: UTF8.self)
         case .text:
             let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "\(timestamp) \(event.level.rawValue.uppercased()) \(label): \(event.message)\(fields.isEmpty ? "" : " " + fields)"
+            line =
+                "\(timestamp) \(event.level.rawValue.uppercased()) \(label): \(event.message)\(fields.isEmpty ? "" : " " + fields)"
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
@@ -59,5 +64,7 @@ public func bootstrapLogging(_ settings: Settings) {
         return !done
     }
     guard first else { return }
-    LoggingSystem.bootstrap { label in DepotLogHandler(label: label, level: settings.logLevel, format: settings.logFormat) }
+    LoggingSystem.bootstrap { label in
+        DepotLogHandler(label: label, level: settings.logLevel, format: settings.logFormat)
+    }
 }

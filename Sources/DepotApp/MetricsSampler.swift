@@ -23,7 +23,13 @@ struct MetricsSampler: Service {
         self.amqp = amqp
         outboxGauges = Dictionary(
             uniqueKeysWithValues: components.compactMap(\.outboxSchema).map {
-                ($0, (Gauge(label: "depot_outbox_backlog", dimensions: [("outbox", $0)]), Gauge(label: "depot_outbox_oldest_seconds", dimensions: [("outbox", $0)])))
+                (
+                    $0,
+                    (
+                        Gauge(label: "depot_outbox_backlog", dimensions: [("outbox", $0)]),
+                        Gauge(label: "depot_outbox_oldest_seconds", dimensions: [("outbox", $0)])
+                    )
+                )
             })
         projectionGauges = Dictionary(
             uniqueKeysWithValues: Projections.names.map {
@@ -49,7 +55,8 @@ struct MetricsSampler: Service {
     func sample() async {
         reconnections.record(amqp.reconnections)
         for (schema, gauges) in outboxGauges {
-            guard let backlog = try? await pool.withConnection({ try await Outbox(schema: schema).backlog(on: $0) }) else { continue }
+            guard let backlog = try? await pool.withConnection({ try await Outbox(schema: schema).backlog(on: $0) })
+            else { continue }
             gauges.backlog.record(backlog.count)
             gauges.oldest.record(backlog.oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
         }

@@ -40,7 +40,8 @@ public struct ProcessPlan: Sendable {
     /// How this plan shares out `DEPOT_DATABASE_POOL_SIZE`.
     public func budget(_ settings: Settings) throws(ConfigurationError) -> ConnectionBudget {
         try ConnectionBudget.plan(
-            components: components, edge: edge != nil, separateReadURL: edge != nil && settings.databaseReadURL != settings.databaseURL,
+            components: components, edge: edge != nil,
+            separateReadURL: edge != nil && settings.databaseReadURL != settings.databaseURL,
             size: settings.databasePoolSize)
     }
 
@@ -49,8 +50,11 @@ public struct ProcessPlan: Sendable {
     public func run(settings: Settings, logger: Logger, metrics: ProcessMetrics) async throws {
         let budget = try budget(settings)
         let applicationName = "depot-\(name)"
-        logger.info("database connections", metadata: ["budget": "\(budget)", "application_name": "\(applicationName)"])
-        try await ProcessScope.withConnections(settings: settings, budget: budget, applicationName: applicationName, logger: logger) { scope in
+        logger.info(
+            "database connections", metadata: ["budget": "\(budget)", "application_name": "\(applicationName)"])
+        try await ProcessScope.withConnections(
+            settings: settings, budget: budget, applicationName: applicationName, logger: logger
+        ) { scope in
             try await Migrator(pool: scope.pool).migrate { logger.info("\($0)") }
             var services: [any Service] = []
             for component in components { services += try await component.services(in: scope) }
@@ -61,7 +65,11 @@ public struct ProcessPlan: Sendable {
                 services.append(adminService(port: adminPort, in: scope, metrics: metrics))
             }
             services.append(MetricsSampler(components: components, pool: scope.pool, amqp: scope.amqp))
-            logger.info("running", metadata: ["parts": "\((components.map(\.rawValue) + (edge == nil ? [] : ["edge"])).joined(separator: ", "))"])
+            logger.info(
+                "running",
+                metadata: [
+                    "parts": "\((components.map(\.rawValue) + (edge == nil ? [] : ["edge"])).joined(separator: ", "))"
+                ])
             var configuration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -71,15 +79,19 @@ public struct ProcessPlan: Sendable {
         logger.info("stopped")
     }
 
-    private func edgeService(_ edge: EdgePart, in scope: ProcessScope, metrics: ProcessMetrics) async throws -> any Service {
+    private func edgeService(_ edge: EdgePart, in scope: ProcessScope, metrics: ProcessMetrics) async throws
+        -> any Service
+    {
         let settings = scope.settings
         var read = scope.pool
         if scope.budget.read > 0 {
-            read = try await scope.openPool(url: settings.databaseReadURL, setting: "DEPOT_DATABASE_READ_URL", maxConnections: scope.budget.read)
+            read = try await scope.openPool(
+                url: settings.databaseReadURL, setting: "DEPOT_DATABASE_READ_URL", maxConnections: scope.budget.read)
         }
         let application = EdgeServer.application(
             configuration: EdgeConfiguration(
-                host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout, rateLimit: settings.rateLimit,
+                host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout,
+                rateLimit: settings.rateLimit,
                 listenConfiguration: scope.listenConfiguration),
             publisher: MessagePublisher(amqp: scope.amqp), primary: scope.pool, read: read,
             authority: await TokenAuthority(secret: edge.jwtSecret), metrics: metrics.registry, logger: scope.logger)
@@ -90,7 +102,9 @@ public struct ProcessPlan: Sendable {
 
     private func adminService(port: Int, in scope: ProcessScope, metrics: ProcessMetrics) -> any Service {
         let (amqp, pool) = (scope.amqp, scope.pool)
-        let admin = AdminServer.application(host: scope.settings.httpHost, port: port, metrics: metrics.registry, logger: scope.logger) {
+        let admin = AdminServer.application(
+            host: scope.settings.httpHost, port: port, metrics: metrics.registry, logger: scope.logger
+        ) {
             let database = (try? await pool.withConnection { try await $0.query("SELECT 1") }) != nil
             return ["broker": amqp.isConnected, "database": database]
         }

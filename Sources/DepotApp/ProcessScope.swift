@@ -20,7 +20,8 @@ public final class ProcessScope: Sendable {
     private let extraPools = Mutex<[PostgresPool]>([])
 
     init(
-        settings: Settings, logger: Logger, budget: ConnectionBudget, applicationName: String, pool: PostgresPool, amqp: AMQPConnection,
+        settings: Settings, logger: Logger, budget: ConnectionBudget, applicationName: String, pool: PostgresPool,
+        amqp: AMQPConnection,
         listenConfiguration: PostgresConfiguration
     ) {
         self.settings = settings
@@ -39,7 +40,8 @@ public final class ProcessScope: Sendable {
         _ body: (ProcessScope) async throws -> T
     ) async throws -> T {
         let pool = try await Connections.postgres(
-            settings, maxConnections: budget.primary, minimum: min(budget.minimum, budget.primary), applicationName: applicationName,
+            settings, maxConnections: budget.primary, minimum: min(budget.minimum, budget.primary),
+            applicationName: applicationName,
             logger: logger)
         let amqp: AMQPConnection
         do { amqp = try await Connections.amqp(settings, logger: logger) } catch {
@@ -49,8 +51,10 @@ public final class ProcessScope: Sendable {
         let scope: ProcessScope
         do {
             scope = ProcessScope(
-                settings: settings, logger: logger, budget: budget, applicationName: applicationName, pool: pool, amqp: amqp,
-                listenConfiguration: try Connections.postgresConfiguration(settings.databaseURL, applicationName: applicationName))
+                settings: settings, logger: logger, budget: budget, applicationName: applicationName, pool: pool,
+                amqp: amqp,
+                listenConfiguration: try Connections.postgresConfiguration(
+                    settings.databaseURL, applicationName: applicationName))
         } catch {
             await amqp.close()
             await pool.shutdown()
@@ -71,18 +75,23 @@ public final class ProcessScope: Sendable {
         url: String? = nil, setting: String = "DEPOT_DATABASE_URL", maxConnections: Int, logger: Logger? = nil
     ) async throws -> PostgresPool {
         let opened = try await Connections.postgres(
-            settings, url: url, setting: setting, maxConnections: maxConnections, applicationName: applicationName, logger: logger ?? self.logger)
+            settings, url: url, setting: setting, maxConnections: maxConnections, applicationName: applicationName,
+            logger: logger ?? self.logger)
         extraPools.withLock { $0.append(opened) }
         return opened
     }
 
     /// The outbox relay of `schema`.
     func relay(for schema: String, logger: Logger) -> OutboxRelay {
-        OutboxRelay(outbox: Outbox(schema: schema), pool: pool, amqp: amqp, listenConfiguration: listenConfiguration, logger: logger)
+        OutboxRelay(
+            outbox: Outbox(schema: schema), pool: pool, amqp: amqp, listenConfiguration: listenConfiguration,
+            logger: logger)
     }
 
     /// A consumer of `queue` handling each delivery in one transaction with `schema`'s inbox and outbox.
-    func consumer(_ queue: QueueSpec, schema: String, _ handler: any MessageHandler, _ relay: OutboxRelay, _ logger: Logger) -> MessageConsumer {
+    func consumer(
+        _ queue: QueueSpec, schema: String, _ handler: any MessageHandler, _ relay: OutboxRelay, _ logger: Logger
+    ) -> MessageConsumer {
         MessageConsumer(
             queue: queue, schema: schema, handler: handler, pool: pool, amqp: amqp, prefetch: settings.prefetch,
             concurrency: budget.handlerConcurrency, relayWake: relay.wake, logger: logger)

@@ -80,7 +80,9 @@ public struct Settings: Sendable {
 
         let amqpURL = required("DEPOT_AMQP_URL")
         do { _ = try AMQPEndpoint.list(amqpURL) } catch {
-            throw ConfigurationError(setting: "DEPOT_AMQP_URL", problem: "not a usable amqp:// URL (\((error as? AMQPError)?.replyText ?? "invalid"))")
+            throw ConfigurationError(
+                setting: "DEPOT_AMQP_URL",
+                problem: "not a usable amqp:// URL (\((error as? AMQPError)?.replyText ?? "invalid"))")
         }
         let databaseURL = required("DEPOT_DATABASE_URL")
         try checkPostgresURL(databaseURL, setting: "DEPOT_DATABASE_URL")
@@ -88,11 +90,13 @@ public struct Settings: Sendable {
         try checkPostgresURL(readURL, setting: "DEPOT_DATABASE_READ_URL")
 
         guard let port = Int(required("DEPOT_HTTP_PORT")), (0...65535).contains(port) else {
-            throw ConfigurationError(setting: "DEPOT_HTTP_PORT", problem: "must be a port number, not '\(required("DEPOT_HTTP_PORT"))'")
+            throw ConfigurationError(
+                setting: "DEPOT_HTTP_PORT", problem: "must be a port number, not '\(required("DEPOT_HTTP_PORT"))'")
         }
         guard let level = Logger.Level(rawValue: required("DEPOT_LOG_LEVEL").lowercased()) else {
             throw ConfigurationError(
-                setting: "DEPOT_LOG_LEVEL", problem: "must be one of trace, debug, info, notice, warning, error, critical")
+                setting: "DEPOT_LOG_LEVEL",
+                problem: "must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard let format = LogFormat(rawValue: required("DEPOT_LOG_FORMAT").lowercased()) else {
             throw ConfigurationError(setting: "DEPOT_LOG_FORMAT", problem: "must be json or text")
@@ -126,7 +130,9 @@ public struct Settings: Sendable {
         var retryDelays: [Duration] = []
         for part in required("DEPOT_RETRY_DELAYS").split(separator: ",") {
             do { retryDelays.append(try parseDuration(String(part))) } catch {
-                throw ConfigurationError(setting: "DEPOT_RETRY_DELAYS", problem: "a comma-separated list of durations such as 500ms,2s,10s (\(error.problem))")
+                throw ConfigurationError(
+                    setting: "DEPOT_RETRY_DELAYS",
+                    problem: "a comma-separated list of durations such as 500ms,2s,10s (\(error.problem))")
             }
         }
         guard !retryDelays.isEmpty, retryDelays.allSatisfy({ $0 >= .milliseconds(1) }) else {
@@ -135,24 +141,31 @@ public struct Settings: Sendable {
         var poolSize: Int?
         if let text = value("DEPOT_DATABASE_POOL_SIZE") {
             guard let size = Int(text), (1...10_000).contains(size) else {
-                throw ConfigurationError(setting: "DEPOT_DATABASE_POOL_SIZE", problem: "must be a whole number of connections from 1 to 10000, not '\(text)'")
+                throw ConfigurationError(
+                    setting: "DEPOT_DATABASE_POOL_SIZE",
+                    problem: "must be a whole number of connections from 1 to 10000, not '\(text)'")
             }
             poolSize = size
         }
         if let secret = value("DEPOT_JWT_SECRET"), secret.utf8.count < 32 {
-            throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "must be at least 32 bytes (an HS256 key as long as its hash)")
+            throw ConfigurationError(
+                setting: "DEPOT_JWT_SECRET", problem: "must be at least 32 bytes (an HS256 key as long as its hash)")
         }
         return Settings(
             amqpURL: amqpURL, databaseURL: databaseURL, databaseReadURL: readURL, httpHost: required("DEPOT_HTTP_HOST"),
-            httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format, prefetch: prefetch,
+            httpPort: port, jwtSecret: value("DEPOT_JWT_SECRET"), logLevel: level, logFormat: format,
+            prefetch: prefetch,
             confirmTimeout: confirmTimeout, adminPort: adminPort, queueType: queueType,
-            paymentTimeout: paymentTimeout, shutdownGrace: shutdownGrace, retryDelays: retryDelays, rateLimit: rateLimit,
+            paymentTimeout: paymentTimeout, shutdownGrace: shutdownGrace, retryDelays: retryDelays,
+            rateLimit: rateLimit,
             databasePoolSize: poolSize, managementURL: value("DEPOT_MANAGEMENT_URL"))
     }
 
     private static func checkPostgresURL(_ url: String, setting: String) throws(ConfigurationError) {
         do { _ = try PostgresConfiguration(url: url) } catch {
-            throw ConfigurationError(setting: setting, problem: "not a usable postgres:// URL (\((error as? PostgresError)?.message ?? "invalid"))")
+            throw ConfigurationError(
+                setting: setting,
+                problem: "not a usable postgres:// URL (\((error as? PostgresError)?.message ?? "invalid"))")
         }
     }
 }
@@ -163,33 +176,42 @@ func parseRateLimit(_ text: String) throws(ConfigurationError) -> (rate: Double,
     if trimmed == "0" || trimmed == "off" { return nil }
     let parts = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     guard let first = parts.first, first.hasSuffix("/s"), let rate = Double(first.dropLast(2)), rate > 0 else {
-        throw ConfigurationError(setting: "DEPOT_RATE_LIMIT", problem: "must look like 100/s,burst=200, or 0 to turn it off")
+        throw ConfigurationError(
+            setting: "DEPOT_RATE_LIMIT", problem: "must look like 100/s,burst=200, or 0 to turn it off")
     }
     var burst = rate * 2
     if parts.count == 2 {
         guard parts[1].hasPrefix("burst="), let value = Double(parts[1].dropFirst(6)), value >= 1 else {
-            throw ConfigurationError(setting: "DEPOT_RATE_LIMIT", problem: "burst must be a number of at least 1, as in 100/s,burst=200")
+            throw ConfigurationError(
+                setting: "DEPOT_RATE_LIMIT", problem: "burst must be a number of at least 1, as in 100/s,burst=200")
         }
         burst = value
     } else if parts.count > 2 {
-        throw ConfigurationError(setting: "DEPOT_RATE_LIMIT", problem: "must look like 100/s,burst=200, or 0 to turn it off")
+        throw ConfigurationError(
+            setting: "DEPOT_RATE_LIMIT", problem: "must look like 100/s,burst=200, or 0 to turn it off")
     }
     return (rate, burst)
 }
 
 /// Reads `500ms`, `5s`, `30m`, `24h` (and combinations such as `1h30m`).
 public func parseDuration(_ text: String) throws(ConfigurationError) -> Duration {
-    let units: [(String, Duration)] = [("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600))]
+    let units: [(String, Duration)] = [
+        ("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600)),
+    ]
     var rest = Substring(text.trimmingCharacters(in: .whitespaces))
     var total = Duration.zero
     guard !rest.isEmpty else { throw ConfigurationError(setting: "duration", problem: "empty duration") }
     while !rest.isEmpty {
         let digits = rest.prefix { $0.isNumber || $0 == "." }
         guard !digits.isEmpty, let amount = Double(digits) else {
-            throw ConfigurationError(setting: "duration", problem: "'\(text)' is not a duration such as 500ms, 5s, 30m or 24h")
+            throw ConfigurationError(
+                setting: "duration", problem: "'\(text)' is not a duration such as 500ms, 5s, 30m or 24h")
         }
         rest = rest.dropFirst(digits.count)
-        guard let (suffix, unit) = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else {
+        guard
+            let (suffix, unit) = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }
+            )
+        else {
             throw ConfigurationError(setting: "duration", problem: "'\(text)' needs a unit: ms, s, m or h")
         }
         rest = rest.dropFirst(suffix.count)

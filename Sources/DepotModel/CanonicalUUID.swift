@@ -37,7 +37,9 @@ extension UUID {
                     guard utf8[index] == UInt8(ascii: "-") else { return false }
                     index += 1
                 }
-                guard let high = hexDigitValue(utf8[index]), let low = hexDigitValue(utf8[index + 1]) else { return false }
+                guard let high = hexDigitValue(utf8[index]), let low = hexDigitValue(utf8[index + 1]) else {
+                    return false
+                }
                 out[byte] = high << 4 | low
                 index += 2
             }

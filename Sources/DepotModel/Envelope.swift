@@ -66,7 +66,9 @@ public enum EnvelopeCodec {
     /// Decodes the whole envelope; when that fails, reads the header alone, so that the error
     /// names the real problem: a body that is not an envelope, an unknown type, a version too
     /// new, or data that does not fit its type.
-    public static func decode<Payload>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Envelope<Payload> {
+    public static func decode<Payload>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError)
+        -> Envelope<Payload>
+    {
         let envelope: Envelope<Payload>
         do {
             envelope = try decoder.decode(Envelope<Payload>.self, from: Data(body))
@@ -81,11 +83,15 @@ public enum EnvelopeCodec {
     }
 
     static func unsupported(_ type: MessageType, version: Int) -> EnvelopeError {
-        EnvelopeError(kind: .unsupportedVersion, detail: "\(type.rawValue) version \(version); this build reads 1...\(type.currentVersion)")
+        EnvelopeError(
+            kind: .unsupportedVersion,
+            detail: "\(type.rawValue) version \(version); this build reads 1...\(type.currentVersion)")
     }
 
     /// The type, version and id of a body this build can read, without reading its data.
-    public static func readableHeader(_ body: [UInt8]) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
+    public static func readableHeader(_ body: [UInt8]) throws(EnvelopeError) -> (
+        type: MessageType, version: Int, id: UUID
+    ) {
         let header = try peek(body)
         guard header.version <= header.type.currentVersion, header.version >= 1 else {
             throw unsupported(header.type, version: header.version)
@@ -97,7 +103,9 @@ public enum EnvelopeCodec {
     /// before its handler is chosen, so this uses the small parser, not Codable).
     public static func peek(_ body: [UInt8]) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
         let document: JSONValue
-        do { document = try JSONValue.parse(body) } catch { throw EnvelopeError(kind: .malformed, detail: error.description) }
+        do { document = try JSONValue.parse(body) } catch {
+            throw EnvelopeError(kind: .malformed, detail: error.description)
+        }
         let id: UUID
         let typeName: String
         let version: Int
@@ -133,7 +141,8 @@ public enum EnvelopeCodec {
             let text = try container.decode(String.self)
             if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
             if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text.prefix(40))' is not an RFC 3339 time")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text.prefix(40))' is not an RFC 3339 time")
         }
         return decoder
     }()
@@ -145,7 +154,8 @@ public enum EnvelopeCodec {
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
         case DecodingError.dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(context.codingPath)): \(context.debugDescription)"
+            return context.codingPath.isEmpty
+                ? "not valid JSON" : "bad value at \(path(context.codingPath)): \(context.debugDescription)"
         default:
             return "\(error)"
         }

@@ -9,17 +9,25 @@ public protocol JSONReadable {
 extension EnvelopeCodec {
     /// Only the data of a body that has been read whole before (an event from the log): the
     /// header is not looked at again.
-    public static func readData<Payload: JSONReadable>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError) -> Payload {
+    public static func readData<Payload: JSONReadable>(_ body: [UInt8], as payload: Payload.Type = Payload.self)
+        throws(EnvelopeError) -> Payload
+    {
         let document: JSONValue
-        do { document = try JSONValue.parse(body) } catch { throw EnvelopeError(kind: .malformed, detail: error.description) }
+        do { document = try JSONValue.parse(body) } catch {
+            throw EnvelopeError(kind: .malformed, detail: error.description)
+        }
         return try Payload(json: try document.field("data"))
     }
 }
 
 extension JSONValue {
     func field(_ key: String) throws(EnvelopeError) -> JSONValue {
-        guard case .object = self else { throw EnvelopeError(kind: .invalidData, detail: "expected an object holding \(key)") }
-        guard let value = self[key], value != .null else { throw EnvelopeError(kind: .invalidData, detail: "missing field \(key)") }
+        guard case .object = self else {
+            throw EnvelopeError(kind: .invalidData, detail: "expected an object holding \(key)")
+        }
+        guard let value = self[key], value != .null else {
+            throw EnvelopeError(kind: .invalidData, detail: "missing field \(key)")
+        }
         return value
     }
 
@@ -41,7 +49,9 @@ extension JSONValue {
         return uuid
     }
 
-    func array<Element: JSONReadable>(_ key: String, of element: Element.Type = Element.self) throws(EnvelopeError) -> [Element] {
+    func array<Element: JSONReadable>(_ key: String, of element: Element.Type = Element.self) throws(EnvelopeError)
+        -> [Element]
+    {
         guard case .array(let values) = try field(key) else { throw mismatch(key, "an array") }
         var elements: [Element] = []
         elements.reserveCapacity(values.count)
@@ -72,19 +82,24 @@ extension OrderLine: JSONReadable {
 
 extension PricedLine: JSONReadable {
     public init(json: JSONValue) throws(EnvelopeError) {
-        self.init(sku: try json.string("sku"), quantity: try json.int("quantity"), unitPriceCents: try json.int("unit_price_cents"))
+        self.init(
+            sku: try json.string("sku"), quantity: try json.int("quantity"),
+            unitPriceCents: try json.int("unit_price_cents"))
     }
 }
 
 extension OrderPlaced: JSONReadable {
     public init(json: JSONValue) throws(EnvelopeError) {
-        self.init(orderId: try json.uuid("order_id"), customerId: try json.string("customer_id"), lines: try json.array("lines"))
+        self.init(
+            orderId: try json.uuid("order_id"), customerId: try json.string("customer_id"),
+            lines: try json.array("lines"))
     }
 }
 
 extension PricedOrder: JSONReadable {
     public init(json: JSONValue) throws(EnvelopeError) {
-        self.init(orderId: try json.uuid("order_id"), lines: try json.array("lines"), totalCents: try json.int("total_cents"))
+        self.init(
+            orderId: try json.uuid("order_id"), lines: try json.array("lines"), totalCents: try json.int("total_cents"))
     }
 }
 
@@ -96,7 +111,9 @@ extension StockReleased: JSONReadable {
 
 extension PaymentSettled: JSONReadable {
     public init(json: JSONValue) throws(EnvelopeError) {
-        self.init(orderId: try json.uuid("order_id"), amountCents: try json.int("amount_cents"), reference: try json.string("reference"))
+        self.init(
+            orderId: try json.uuid("order_id"), amountCents: try json.int("amount_cents"),
+            reference: try json.string("reference"))
     }
 }
 
@@ -108,7 +125,9 @@ extension OrderReason: JSONReadable {
 
 extension ProductDetails: JSONReadable {
     public init(json: JSONValue) throws(EnvelopeError) {
-        self.init(sku: try json.string("sku"), name: try json.string("name"), priceCents: try json.int("price_cents"), stock: try json.int("stock"))
+        self.init(
+            sku: try json.string("sku"), name: try json.string("name"), priceCents: try json.int("price_cents"),
+            stock: try json.int("stock"))
     }
 }
 

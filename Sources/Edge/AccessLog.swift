@@ -8,13 +8,17 @@ import Logging
 struct AccessLogMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
 
-    func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response)
+        async throws -> Response
+    {
         let started = ContinuousClock.now
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - started
         var metadata: Logger.Metadata = [
-            "method": "\(request.method.rawValue)", "path": "\(request.uri.path.prefix(200))", "status": "\(response.status.code)",
-            "duration_ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
+            "method": "\(request.method.rawValue)", "path": "\(request.uri.path.prefix(200))",
+            "status": "\(response.status.code)",
+            "duration_ms":
+                "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
         ]
         if let route = context.endpointPath { metadata["route"] = "\(route)" }
         if let correlation = context.parameters.get("id") ?? context.parameters.get("sku")

@@ -28,7 +28,9 @@ public struct TokenAuthority: Sendable {
     public func issue(subject: String, role: Caller.Role, ttl: Duration) async throws -> String {
         let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
         let claims = DepotClaims(
-            sub: SubjectClaim(value: subject), role: role.rawValue, exp: ExpirationClaim(value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded(.down))))
+            sub: SubjectClaim(value: subject), role: role.rawValue,
+            exp: ExpirationClaim(
+                value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded(.down))))
         return try await keys.sign(claims)
     }
 
@@ -40,15 +42,20 @@ public struct TokenAuthority: Sendable {
         guard parts.count == 3, let headerData = Data(base64URLEncoded: String(parts[0])),
             let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
             header["alg"] as? String == "HS256"
-        else { throw Problem(.unauthorized, "the bearer token is not an HS256 JWT", headers: [.wwwAuthenticate: "Bearer"]) }
+        else {
+            throw Problem(.unauthorized, "the bearer token is not an HS256 JWT", headers: [.wwwAuthenticate: "Bearer"])
+        }
         let claims: DepotClaims
         do {
             claims = try await keys.verify(token, as: DepotClaims.self)
         } catch {
-            throw Problem(.unauthorized, "the bearer token is invalid or expired", headers: [.wwwAuthenticate: "Bearer"])
+            throw Problem(
+                .unauthorized, "the bearer token is invalid or expired", headers: [.wwwAuthenticate: "Bearer"])
         }
         guard !claims.sub.value.isEmpty, let role = Caller.Role(rawValue: claims.role) else {
-            throw Problem(.unauthorized, "the bearer token needs a sub and a role of customer or admin", headers: [.wwwAuthenticate: "Bearer"])
+            throw Problem(
+                .unauthorized, "the bearer token needs a sub and a role of customer or admin",
+                headers: [.wwwAuthenticate: "Bearer"])
         }
         return Caller(subject: claims.sub.value, role: role)
     }
@@ -60,13 +67,16 @@ struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
     let authority: TokenAuthority
 
-    func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response)
+        async throws -> Response
+    {
         var context = context
         if let header = request.headers[.authorization] {
             guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
                 throw Problem(.unauthorized, "use Authorization: Bearer <token>", headers: [.wwwAuthenticate: "Bearer"])
             }
-            context.caller = try await authority.verify(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+            context.caller = try await authority.verify(
+                String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         }
         return try await next(request, context)
     }
@@ -75,7 +85,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
 extension EdgeContext {
     /// The caller, or 401 when there is none.
     func requireCaller() throws -> Caller {
-        guard let caller else { throw Problem(.unauthorized, "this route needs a bearer token", headers: [.wwwAuthenticate: "Bearer"]) }
+        guard let caller else {
+            throw Problem(.unauthorized, "this route needs a bearer token", headers: [.wwwAuthenticate: "Bearer"])
+        }
         return caller
     }
 

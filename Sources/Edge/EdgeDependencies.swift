@@ -96,20 +96,24 @@ struct PostgresProjections: ProjectionReading {
 
     func product(_ sku: String) async throws -> ProductView? {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku = \(sku)").first
+            try await connection.query(
+                "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku = \(sku)"
+            ).first
         }.map(ProductView.init)
     }
 
     func products(after sku: String, limit: Int) async throws -> [ProductView] {
         try await pool.withConnection { connection in
             try await connection.query(
-                "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku > \(sku) ORDER BY sku LIMIT \(limit)")
+                "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku > \(sku) ORDER BY sku LIMIT \(limit)"
+            )
         }.map(ProductView.init)
     }
 
     func order(_ id: UUID) async throws -> OrderRow? {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT \(unescaped: OrderRow.columns) FROM projections.orders WHERE id = \(id)").first
+            try await connection.query("SELECT \(unescaped: OrderRow.columns) FROM projections.orders WHERE id = \(id)")
+                .first
         }.map(OrderRow.init)
     }
 
@@ -132,7 +136,8 @@ struct PostgresProjections: ProjectionReading {
     func events(ofOrder id: UUID) async throws -> [LoggedEvent] {
         try await pool.withConnection { connection in
             try await connection.query(
-                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(id.canonicalText) ORDER BY position")
+                "SELECT position, body FROM eventlog.events WHERE correlation_id = \(id.canonicalText) ORDER BY position"
+            )
         }.map { LoggedEvent(position: try $0.decode(0), body: try $0.decode(1)) }
     }
 

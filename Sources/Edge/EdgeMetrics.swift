@@ -22,9 +22,11 @@ struct EdgeMetrics: Sendable {
         for type in MessageType.allCases where type.isCommand {
             for outcome in Outcome.allCases {
                 commands[type, default: [:]][outcome] = Metrics.Counter(
-                    label: "depot_edge_commands_total", dimensions: [("type", type.rawValue), ("outcome", outcome.rawValue)], factory: factory)
+                    label: "depot_edge_commands_total",
+                    dimensions: [("type", type.rawValue), ("outcome", outcome.rawValue)], factory: factory)
             }
-            confirms[type] = Metrics.Timer(label: "depot_edge_confirm_seconds", dimensions: [("type", type.rawValue)], factory: factory)
+            confirms[type] = Metrics.Timer(
+                label: "depot_edge_confirm_seconds", dimensions: [("type", type.rawValue)], factory: factory)
         }
         self.commands = commands
         self.confirms = confirms

@@ -36,7 +36,10 @@ struct EdgeRoutes: Sendable {
     static let skuRule = "[A-Za-z0-9._-]{1,64}"
     static func isSKU(_ text: String) -> Bool {
         (1...64).contains(text.utf8.count)
-            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+            && text.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2E || $0 == 0x5F
+                    || $0 == 0x2D
+            }
     }
 
     // MARK: - Products
@@ -50,7 +53,9 @@ struct EdgeRoutes: Sendable {
         let stock = body.integer("stock", in: 0...1_000_000_000)
         try body.finish()
         if try await product(sku!) != nil { throw Problem(.conflict, "product \(sku!) exists already") }
-        let id = try await send(.productCreate, correlationId: sku!, CreateProduct(sku: sku!, name: name!, priceCents: price!, stock: stock!), request)
+        let id = try await send(
+            .productCreate, correlationId: sku!,
+            CreateProduct(sku: sku!, name: name!, priceCents: price!, stock: stock!), request)
         return try await answer(
             request, accepted: id, location: "/v1/products/\(sku!)", key: sku!, status: .created,
             ready: { try await product(sku!) })
@@ -72,7 +77,8 @@ struct EdgeRoutes: Sendable {
         let sku = try context.parameters.require("sku")
         let entry = try await cached(sku) {
             guard let view = try await product(sku) else { return nil }
-            return ProjectionCache.Entry(body: Array(try Self.encoder.encode(view)), etag: "\"p\(view.version)\"", owner: nil, isFinal: false)
+            return ProjectionCache.Entry(
+                body: Array(try Self.encoder.encode(view)), etag: "\"p\(view.version)\"", owner: nil, isFinal: false)
         }
         guard let entry else { throw Problem.notFound("no product \(sku.prefix(64))") }
         return conditional(request, entry)
@@ -93,11 +99,15 @@ struct EdgeRoutes: Sendable {
 
     func conditional(_ request: Request, _ entry: ProjectionCache.Entry) -> Response {
         if let match = request.headers[.ifNoneMatch],
-            match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == entry.etag || $0.trimmingCharacters(in: .whitespaces) == "*" })
+            match.split(separator: ",").contains(where: {
+                $0.trimmingCharacters(in: .whitespaces) == entry.etag || $0.trimmingCharacters(in: .whitespaces) == "*"
+            })
         {
             return Response(status: .notModified, headers: [.eTag: entry.etag])
         }
-        return Response(status: .ok, headers: [.contentType: "application/json", .eTag: entry.etag], body: .init(byteBuffer: ByteBuffer(bytes: entry.body)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .eTag: entry.etag],
+            body: .init(byteBuffer: ByteBuffer(bytes: entry.body)))
     }
 
     func updateProduct(_ request: Request, _ context: EdgeContext) async throws -> Response {
@@ -109,7 +119,8 @@ struct EdgeRoutes: Sendable {
         if body.fields.isEmpty { body.fail("body", "give name, price_cents or both") }
         try body.finish()
         guard let current = try await product(sku) else { throw Problem.notFound("no product \(sku.prefix(64))") }
-        let id = try await send(.productUpdate, correlationId: sku, UpdateProduct(sku: sku, name: name, priceCents: price), request)
+        let id = try await send(
+            .productUpdate, correlationId: sku, UpdateProduct(sku: sku, name: name, priceCents: price), request)
         return try await answer(
             request, accepted: id, location: "/v1/products/\(sku)", key: sku, status: .ok,
             ready: { try await product(sku).flatMap { $0.version > current.version ? $0 : nil } })
@@ -158,7 +169,9 @@ struct EdgeRoutes: Sendable {
         guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
             throw Problem.invalid("Idempotency-Key", "the header is required")
         }
-        guard (1...128).contains(key.unicodeScalars.count) else { throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters") }
+        guard (1...128).contains(key.unicodeScalars.count) else {
+            throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters")
+        }
         var body = try await FieldReader.body(request, context: context, allowed: Fields.orderCreate)
         var lines: [OrderLine] = []
         switch body.fields["lines"] {
@@ -213,13 +226,18 @@ struct EdgeRoutes: Sendable {
 
     func getOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let caller = try context.requireCaller()
-        guard let id = UUID(canonicalText: try context.parameters.require("id")) else { throw Problem.notFound("no such order") }
+        guard let id = UUID(canonicalText: try context.parameters.require("id")) else {
+            throw Problem.notFound("no such order")
+        }
         let entry = try await cached(id.canonicalText) {
             guard let view = try await order(id) else { return nil }
             return ProjectionCache.Entry(
-                body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId, isFinal: view.status.isFinal)
+                body: Array(try Self.encoder.encode(view)), etag: "\"o\(view.version)\"", owner: view.customerId,
+                isFinal: view.status.isFinal)
         }
-        guard let entry, caller.role == .admin || entry.owner == caller.subject else { throw Problem.notFound("no such order") }
+        guard let entry, caller.role == .admin || entry.owner == caller.subject else {
+            throw Problem.notFound("no such order")
+        }
         return conditional(request, entry)
     }
 
@@ -228,7 +246,9 @@ struct EdgeRoutes: Sendable {
         let limit = try Self.limit(request)
         var customer: String? = caller.role == .admin ? nil : caller.subject
         if let filter = request.uri.queryParameters["customer_id"].map(String.init) {
-            guard caller.role == .admin || filter == caller.subject else { throw Problem(.forbidden, "customers list their own orders only") }
+            guard caller.role == .admin || filter == caller.subject else {
+                throw Problem(.forbidden, "customers list their own orders only")
+            }
             customer = filter
         }
         var status: OrderStatus?
@@ -240,7 +260,8 @@ struct EdgeRoutes: Sendable {
             status = value
         }
         let after = try Cursor.orderKey(request.uri.queryParameters["after"])
-        var items = try await projections.orders(OrderQuery(customer: customer, status: status, after: after, limit: limit + 1))
+        var items = try await projections.orders(
+            OrderQuery(customer: customer, status: status, after: after, limit: limit + 1))
         var next: String?
         if items.count > limit {
             items.removeLast()
@@ -253,7 +274,8 @@ struct EdgeRoutes: Sendable {
         let view = try await visibleOrder(context)
         guard !view.status.isFinal else { throw Problem(.conflict, "the order is \(view.status.rawValue) already") }
         let id = try await send(
-            .orderCancel, correlationId: view.id.canonicalText, CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
+            .orderCancel, correlationId: view.id.canonicalText,
+            CancelOrder(orderId: view.id, reason: "cancelled by the customer"),
             request)
         return try await answer(
             request, accepted: id, location: "/v1/orders/\(view.id.canonicalText)", key: view.id.canonicalText,
@@ -270,7 +292,8 @@ struct EdgeRoutes: Sendable {
             text += #"{"position":\#(event.position),"# + event.body.dropFirst()
         }
         text += "]}"
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The order named in the path, if the caller may see it (another customer's order is 404).
@@ -290,7 +313,9 @@ struct EdgeRoutes: Sendable {
 
     /// Publishes a command and returns its message id once the broker confirmed it; 503 when it
     /// cannot (broker down, or no confirm within DEPOT_CONFIRM_TIMEOUT).
-    func send<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload, _ request: Request) async throws -> UUID {
+    func send<Payload: Codable & Sendable>(
+        _ type: MessageType, correlationId: String, _ data: Payload, _ request: Request
+    ) async throws -> UUID {
         guard publisher.isConnected else {
             metrics.command(type, .brokerDown)
             throw Problem.unavailable("the broker is unreachable; nothing was sent", retryAfter: 5)
@@ -317,7 +342,8 @@ struct EdgeRoutes: Sendable {
 
     static func isTraceparent(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2 else { return false }
+        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2
+        else { return false }
         return parts.allSatisfy { $0.allSatisfy(\.isHexDigit) } && parts[1] != String(repeating: "0", count: 32)
     }
 
@@ -330,8 +356,10 @@ struct EdgeRoutes: Sendable {
         if let seconds = Self.preferredWait(request), seconds > 0 {
             // The command is confirmed: a database outage while waiting still answers 202, never 503.
             let view: View?
-            do { view = try await waiters.wait(for: key, until: .now + .seconds(seconds), check: ready) } catch let error as PostgresError
-            where error.isUnavailable { view = nil }
+            do { view = try await waiters.wait(for: key, until: .now + .seconds(seconds), check: ready) } catch let
+                error as PostgresError
+                where error.isUnavailable
+            { view = nil }
             if let view {
                 var response = try json(view, status: status)
                 response.headers[.location] = location
@@ -348,8 +376,12 @@ struct EdgeRoutes: Sendable {
     static func preferredWait(_ request: Request) -> Int? {
         for value in request.headers[values: HTTPField.Name("Prefer")!] {
             for preference in value.split(separator: ",") {
-                let parts = preference.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if parts.count == 2, parts[0].lowercased() == "wait", let seconds = Int(parts[1]), seconds >= 0 { return min(seconds, 10) }
+                let parts = preference.split(separator: "=", maxSplits: 1).map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }
+                if parts.count == 2, parts[0].lowercased() == "wait", let seconds = Int(parts[1]), seconds >= 0 {
+                    return min(seconds, 10)
+                }
             }
         }
         return nil
@@ -357,7 +389,9 @@ struct EdgeRoutes: Sendable {
 
     static func limit(_ request: Request) throws -> Int {
         guard let text = request.uri.queryParameters["limit"] else { return 50 }
-        guard let limit = Int(text), (1...500).contains(limit) else { throw Problem.invalid("limit", "must be a whole number from 1 to 500") }
+        guard let limit = Int(text), (1...500).contains(limit) else {
+            throw Problem.invalid("limit", "must be a whole number from 1 to 500")
+        }
         return limit
     }
 
@@ -372,6 +406,8 @@ extension Response {
     /// `value` as JSON with sorted keys.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try EdgeRoutes.encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

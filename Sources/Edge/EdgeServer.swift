@@ -17,7 +17,10 @@ public struct EdgeConfiguration: Sendable {
     /// Where the edge LISTENs for the projector's change notices (the primary).
     public var listenConfiguration: PostgresConfiguration
 
-    public init(host: String, port: Int, confirmTimeout: Duration, rateLimit: (rate: Double, burst: Double)?, listenConfiguration: PostgresConfiguration) {
+    public init(
+        host: String, port: Int, confirmTimeout: Duration, rateLimit: (rate: Double, burst: Double)?,
+        listenConfiguration: PostgresConfiguration
+    ) {
         self.host = host
         self.port = port
         self.confirmTimeout = confirmTimeout
@@ -32,11 +35,13 @@ public enum EdgeServer {
     /// broker and PostgreSQL in the application, fakes in the router tests).
     static func router(
         configuration: EdgeConfiguration, publisher: any CommandPublishing, projections: any ProjectionReading,
-        idempotency: any IdempotencyClaiming, authority: TokenAuthority, waiters: ProjectionWaiters, metrics: PrometheusCollectorRegistry,
+        idempotency: any IdempotencyClaiming, authority: TokenAuthority, waiters: ProjectionWaiters,
+        metrics: PrometheusCollectorRegistry,
         benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> Router<EdgeContext> {
         let routes = EdgeRoutes(
-            publisher: publisher, projections: projections, idempotency: idempotency, waiters: waiters, metrics: EdgeMetrics(registry: metrics),
+            publisher: publisher, projections: projections, idempotency: idempotency, waiters: waiters,
+            metrics: EdgeMetrics(registry: metrics),
             confirmTimeout: configuration.confirmTimeout)
         let router = Router(context: EdgeContext.self)
         router.add(middleware: MetricsMiddleware())
@@ -60,37 +65,56 @@ public enum EdgeServer {
             "getOrder": routes.getOrder,
             "cancelOrder": routes.cancelOrder,
             "orderEvents": routes.orderEvents,
-            "health": { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) },
-            "ready": { _, _ in try await readiness(publisher: publisher, projections: projections, idempotency: idempotency) },
+            "health": { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            },
+            "ready": { _, _ in
+                try await readiness(publisher: publisher, projections: projections, idempotency: idempotency)
+            },
             "metrics": { _, _ in
                 Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
             },
             "openapi": { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+                Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
             },
             "docs": { _, _ in
-                Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
+                Response(
+                    status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
             },
         ]
         if let benchmarkConstant {
             // Only in `depot-bench`: the trivial reference route, behind the same middleware.
             router.get("/bench/constant") { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: benchmarkConstant())))
+                Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: benchmarkConstant())))
             }
         }
         for route in RouteTable.all {
-            guard let handler = handlers[route.operationId] else { preconditionFailure("no handler for operation \(route.operationId)") }
-            router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in try await handler(request, context) }
+            guard let handler = handlers[route.operationId] else {
+                preconditionFailure("no handler for operation \(route.operationId)")
+            }
+            router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in
+                try await handler(request, context)
+            }
         }
         return router
     }
 
-    static func readiness(publisher: any CommandPublishing, projections: any ProjectionReading, idempotency: any IdempotencyClaiming) async throws -> Response {
+    static func readiness(
+        publisher: any CommandPublishing, projections: any ProjectionReading, idempotency: any IdempotencyClaiming
+    ) async throws -> Response {
         async let database = (try? await idempotency.ping()) != nil
         async let readDatabase = (try? await projections.ping()) != nil
-        let readiness = Readiness(broker: publisher.isConnected, database: await database, readDatabase: await readDatabase)
+        let readiness = Readiness(
+            broker: publisher.isConnected, database: await database, readDatabase: await readDatabase)
         var response = try Response.json(readiness, status: readiness.isReady ? .ok : .serviceUnavailable)
         if !readiness.isReady { response.headers[.retryAfter] = "5" }
         return response
@@ -101,11 +125,13 @@ public enum EdgeServer {
     /// the edge records its own metrics there and serves it on `/metrics`.
     public static func application(
         configuration: EdgeConfiguration, publisher: MessagePublisher, primary: PostgresPool, read: PostgresPool,
-        authority: TokenAuthority, metrics: PrometheusCollectorRegistry, logger: Logger, benchmarkConstant: (@Sendable () -> String)? = nil
+        authority: TokenAuthority, metrics: PrometheusCollectorRegistry, logger: Logger,
+        benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> some ApplicationProtocol {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
         let router = router(
-            configuration: configuration, publisher: publisher, projections: PostgresProjections(pool: read, fallback: primary),
+            configuration: configuration, publisher: publisher,
+            projections: PostgresProjections(pool: read, fallback: primary),
             idempotency: IdempotencyKeys(pool: primary), authority: authority, waiters: waiters, metrics: metrics,
             benchmarkConstant: benchmarkConstant)
         return Application(

@@ -6,7 +6,13 @@ import Hummingbird
 /// a field can be checked for exactly the type it needs. (Not DepotModel's `JSONValue`, the
 /// parser of message bodies: this one keeps whatever a client sends, to name what is wrong.)
 enum JSONInput: Decodable, Sendable {
-    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONInput]), object([String: JSONInput])
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONInput])
+    case object([String: JSONInput])
 
     init(from decoder: any Decoder) throws {
         if var array = try? decoder.unkeyedContainer() {
@@ -71,7 +77,8 @@ struct FieldReader {
         do {
             value = try JSONDecoder().decode(JSONInput.self, from: Data(buffer.readableBytesView))
         } catch {
-            throw Problem(.badRequest, "the body is not valid JSON", errors: [.init(field: "body", message: "malformed JSON")])
+            throw Problem(
+                .badRequest, "the body is not valid JSON", errors: [.init(field: "body", message: "malformed JSON")])
         }
         return try FieldReader(value, at: "", allowed: allowed)
     }
@@ -94,7 +101,10 @@ struct FieldReader {
         errors.append(.init(field: path(key), message: message))
     }
 
-    mutating func string(_ key: String, required: Bool = true, length: ClosedRange<Int>, pattern: ((String) -> Bool)? = nil, rule: String = "") -> String? {
+    mutating func string(
+        _ key: String, required: Bool = true, length: ClosedRange<Int>, pattern: ((String) -> Bool)? = nil,
+        rule: String = ""
+    ) -> String? {
         switch fields[key] {
         case nil:
             if required { fail(key, "is required") }

@@ -13,7 +13,9 @@ extension OpenAPIDocument {
         let sharedParameters = components["parameters"] as? [String: [String: Any]] ?? [:]
         /// A parameter, following a `$ref` to the shared parameters.
         func resolved(_ parameter: [String: Any]) -> [String: Any] {
-            guard let reference = parameter["$ref"] as? String, let name = reference.split(separator: "/").last else { return parameter }
+            guard let reference = parameter["$ref"] as? String, let name = reference.split(separator: "/").last else {
+                return parameter
+            }
             return sharedParameters[String(name)] ?? parameter
         }
         /// A response's description, following a `$ref` to the shared responses.
@@ -48,16 +50,20 @@ extension OpenAPIDocument {
                 if let parameters = operation["parameters"] as? [[String: Any]], !parameters.isEmpty {
                     html += "<table><tr><th>parameter</th><th>in</th><th>required</th><th>notes</th></tr>\n"
                     for parameter in parameters.map(resolved) {
-                        html += "<tr><td><code>\(escape(parameter["name"] as? String ?? ""))</code></td><td>\(escape(parameter["in"] as? String ?? ""))</td>"
-                        html += "<td>\((parameter["required"] as? Bool ?? false) ? "yes" : "no")</td><td>\(escape(parameter["description"] as? String ?? ""))</td></tr>\n"
+                        html +=
+                            "<tr><td><code>\(escape(parameter["name"] as? String ?? ""))</code></td><td>\(escape(parameter["in"] as? String ?? ""))</td>"
+                        html +=
+                            "<td>\((parameter["required"] as? Bool ?? false) ? "yes" : "no")</td><td>\(escape(parameter["description"] as? String ?? ""))</td></tr>\n"
                     }
                     html += "</table>\n"
                 }
                 if let body = operation["requestBody"] as? [String: Any],
-                    let schema = ((body["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any],
+                    let schema = ((body["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"]
+                        as? [String: Any],
                     let reference = schema["$ref"] as? String
                 {
-                    html += "<p>Body: <code>\(escape(reference.split(separator: "/").last.map(String.init) ?? ""))</code> (JSON; unknown fields are refused)</p>\n"
+                    html +=
+                        "<p>Body: <code>\(escape(reference.split(separator: "/").last.map(String.init) ?? ""))</code> (JSON; unknown fields are refused)</p>\n"
                 }
                 if let responses = operation["responses"] as? [String: Any] {
                     html += "<table><tr><th>status</th><th>meaning</th></tr>\n"

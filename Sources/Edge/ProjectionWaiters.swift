@@ -21,7 +21,9 @@ final class ProjectionWaiters: Service, Sendable {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            for await notification in PostgresNotifications(configuration: self.listenConfiguration, channels: ["depot_projections"]) {
+            for await notification in PostgresNotifications(
+                configuration: self.listenConfiguration, channels: ["depot_projections"])
+            {
                 if notification.mayHaveMissedNotifications || notification.payload == "*" {
                     self.changed(nil)
                 } else {
@@ -34,11 +36,18 @@ final class ProjectionWaiters: Service, Sendable {
     /// Evaluates `check` now and after every change to `key` (and soon after, while a change
     /// is announced but not visible yet), until it returns a value or the deadline passes (then
     /// one last time).
-    func wait<T: Sendable>(for key: String, until deadline: ContinuousClock.Instant, check: () async throws -> T?) async throws -> T? {
+    func wait<T: Sendable>(for key: String, until deadline: ContinuousClock.Instant, check: () async throws -> T?)
+        async throws -> T?
+    {
         let id = UUID()
         let signal = WakeSignal()
         waiting.withLock { $0[key, default: [:]][id] = signal }
-        defer { waiting.withLock { $0[key]?[id] = nil; if $0[key]?.isEmpty == true { $0[key] = nil } } }
+        defer {
+            waiting.withLock {
+                $0[key]?[id] = nil
+                if $0[key]?.isEmpty == true { $0[key] = nil }
+            }
+        }
         // After a notice whose change `check` did not show yet (the read URL is a standby that
         // lags), look again soon rather than only at the next notice: 10 ms, doubling to 200 ms.
         var recheck: Duration?

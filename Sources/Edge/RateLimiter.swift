@@ -23,10 +23,14 @@ final class RateLimiter: Sendable {
     /// Takes a token for `key`; returns nil when allowed, else the seconds to wait.
     func take(_ key: String, now: ContinuousClock.Instant = .now) -> (allowed: Bool, remaining: Int, retryAfter: Int) {
         buckets.withLock { buckets in
-            if buckets.count > 100_000 { buckets.removeAll(keepingCapacity: true) }  // bounded memory under a flood of addresses
+            // Bounded memory under a flood of addresses.
+            if buckets.count > 100_000 { buckets.removeAll(keepingCapacity: true) }
             var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
             let elapsed = now - bucket.updated
-            bucket.tokens = min(burst, bucket.tokens + rate * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            bucket.tokens = min(
+                burst,
+                bucket.tokens + rate
+                    * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
             bucket.updated = now
             defer { buckets[key] = bucket }
             if bucket.tokens >= 1 {
@@ -45,7 +49,9 @@ struct RateLimitMiddleware: RouterMiddleware {
     /// Probes are never limited: an orchestrator's health checks must not starve callers or be refused.
     static let exempt: Set<String> = ["/healthz", "/readyz", "/metrics"]
 
-    func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: EdgeContext, next: (Request, EdgeContext) async throws -> Response)
+        async throws -> Response
+    {
         if Self.exempt.contains(request.uri.path) { return try await next(request, context) }
         let key = context.caller.map { "sub:\($0.subject)" } ?? "addr:\(context.remoteAddress)"
         let (allowed, remaining, retryAfter) = limiter.take(key)
@@ -57,11 +63,12 @@ struct RateLimitMiddleware: RouterMiddleware {
         guard allowed else {
             var headers = limitHeaders
             headers[.retryAfter] = "\(retryAfter)"
-            throw Problem(.tooManyRequests, "rate limit of \(limiter.rate)/s exceeded; retry in \(retryAfter) s", headers: headers)
+            throw Problem(
+                .tooManyRequests, "rate limit of \(limiter.rate)/s exceeded; retry in \(retryAfter) s", headers: headers
+            )
         }
         var response = try await next(request, context)
         response.headers.append(contentsOf: limitHeaders)
         return response
     }
 }
-

@@ -11,7 +11,9 @@ struct RouteTable: Sendable {
         var operationId: String
         var method: HTTPRequest.Method
         var path: String
-        var hummingbirdPath: String { path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: "") }
+        var hummingbirdPath: String {
+            path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: "")
+        }
     }
 
     static let all: [Route] = [

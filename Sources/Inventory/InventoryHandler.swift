@@ -15,7 +15,8 @@ public struct InventoryHandler: MessageHandler {
     public static let queue = QueueSpec(
         name: "depot.inventory",
         handles: [
-            .productCreate, .productUpdate, .productDiscontinue, .stockAdjust, .orderPlaced, .orderConfirmed, .orderCancelled,
+            .productCreate, .productUpdate, .productDiscontinue, .stockAdjust, .orderPlaced, .orderConfirmed,
+            .orderCancelled,
         ])
 
     public init() {}
@@ -47,7 +48,8 @@ public struct InventoryHandler: MessageHandler {
             ON CONFLICT (sku) DO NOTHING
             """)
         guard inserted == 1 else {
-            context.logger.notice("product.create for an existing sku ignored", metadata: [LogKey.sku: "\(product.sku)"])
+            context.logger.notice(
+                "product.create for an existing sku ignored", metadata: [LogKey.sku: "\(product.sku)"])
             return
         }
         try await context.emit(
@@ -57,7 +59,9 @@ public struct InventoryHandler: MessageHandler {
 
     private func update(_ command: Envelope<UpdateProduct>, _ context: HandlerContext) async throws {
         let change = command.data
-        if let price = change.priceCents, price < 0 { throw PermanentFailure("product.update: price_cents must be ≥ 0") }
+        if let price = change.priceCents, price < 0 {
+            throw PermanentFailure("product.update: price_cents must be ≥ 0")
+        }
         if let name = change.name, name.isEmpty { throw PermanentFailure("product.update: name must not be empty") }
         let rows = try await context.connection.query(
             """
@@ -90,7 +94,9 @@ public struct InventoryHandler: MessageHandler {
         let adjustment = command.data
         let rows = try await context.connection.query(
             "SELECT available FROM inventory.products WHERE sku = \(adjustment.sku) FOR UPDATE")
-        guard let available = try rows.first?.decode(0, as: Int.self) else { throw ProductNotKnownYet(sku: adjustment.sku) }
+        guard let available = try rows.first?.decode(0, as: Int.self) else {
+            throw ProductNotKnownYet(sku: adjustment.sku)
+        }
         guard available + adjustment.delta >= 0 else {
             try await context.emit(
                 .stockAdjustmentRejected, correlationId: adjustment.sku,
@@ -136,11 +142,15 @@ public struct InventoryHandler: MessageHandler {
             products[try row.decode(0)] = (try row.decode(1), try row.decode(2), try row.decode(3))
         }
         if let reason = Self.rejection(order.lines, quantities: quantities, products: products) {
-            connection.executeLater("UPDATE inventory.reservations SET status = 'rejected' WHERE order_id = \(order.orderId)")
-            try await context.emit(.stockRejected, correlationId: correlation, StockRejected(orderId: order.orderId, reason: reason))
+            connection.executeLater(
+                "UPDATE inventory.reservations SET status = 'rejected' WHERE order_id = \(order.orderId)")
+            try await context.emit(
+                .stockRejected, correlationId: correlation, StockRejected(orderId: order.orderId, reason: reason))
             return
         }
-        let priced = order.lines.map { PricedLine(sku: $0.sku, quantity: $0.quantity, unitPriceCents: products[$0.sku]!.price) }
+        let priced = order.lines.map {
+            PricedLine(sku: $0.sku, quantity: $0.quantity, unitPriceCents: products[$0.sku]!.price)
+        }
         connection.executeLater(
             """
             UPDATE inventory.products p SET available = p.available - l.quantity, reserved = p.reserved + l.quantity,
@@ -155,12 +165,14 @@ public struct InventoryHandler: MessageHandler {
             """)
         let total = priced.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }
         try await context.emit(
-            .stockReserved, correlationId: correlation, StockReserved(orderId: order.orderId, lines: priced, totalCents: total))
+            .stockReserved, correlationId: correlation,
+            StockReserved(orderId: order.orderId, lines: priced, totalCents: total))
     }
 
     /// Why an order cannot be reserved, naming the first line that fails; nil when it can.
     static func rejection(
-        _ lines: [OrderLine], quantities: [String: Int], products: [String: (price: Int, available: Int, discontinued: Bool)]
+        _ lines: [OrderLine], quantities: [String: Int],
+        products: [String: (price: Int, available: Int, discontinued: Bool)]
     ) -> String? {
         if lines.isEmpty { return "the order has no lines" }
         for line in lines {
@@ -213,7 +225,9 @@ public struct InventoryHandler: MessageHandler {
     }
 
     /// Moves a `reserved` reservation to `status` and returns its lines; nil when it is not reserved.
-    private func takeReservation(_ orderId: UUID, becoming status: String, _ context: HandlerContext) async throws -> [OrderLine]? {
+    private func takeReservation(_ orderId: UUID, becoming status: String, _ context: HandlerContext) async throws
+        -> [OrderLine]?
+    {
         let rows = try await context.connection.query(
             """
             UPDATE inventory.reservations SET status = \(status), updated_at = now()
@@ -235,6 +249,9 @@ struct ProductNotKnownYet: Error, CustomStringConvertible {
 public enum SKU {
     public static func isValid(_ sku: String) -> Bool {
         (1...64).contains(sku.utf8.count)
-            && sku.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+            && sku.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E
+                    || $0 == 0x5F || $0 == 0x2D
+            }
     }
 }

@@ -28,7 +28,8 @@ public final class BatchConsumer: Service, Sendable {
     private let arrived = WakeSignal()
 
     public init(
-        queue: QueueSpec, handler: any BatchHandler, pool: PostgresPool, amqp: AMQPConnection, prefetch: UInt16, maxBatch: Int,
+        queue: QueueSpec, handler: any BatchHandler, pool: PostgresPool, amqp: AMQPConnection, prefetch: UInt16,
+        maxBatch: Int,
         logger: Logger
     ) {
         self.queue = queue
@@ -108,7 +109,7 @@ public final class BatchConsumer: Service, Sendable {
             }
             for (delivery, _) in messages { delivery.ack() }
             return true
-        } catch where messages.count > 1 {
+        } catch  where messages.count > 1 {
             // Find the culprit: one by one, in order.
             for (index, (delivery, message)) in messages.enumerated() {
                 do {
@@ -119,7 +120,9 @@ public final class BatchConsumer: Service, Sendable {
                 } catch let error as PermanentFailure {
                     await deadLetter(delivery, reason: error.reason)
                 } catch {
-                    logger.warning("batch handling failed; returning messages to the queue", metadata: [LogKey.error: "\(String(reflecting: error))"])
+                    logger.warning(
+                        "batch handling failed; returning messages to the queue",
+                        metadata: [LogKey.error: "\(String(reflecting: error))"])
                     for (rest, _) in messages[index...] { rest.nack(requeue: true) }
                     return false
                 }
@@ -132,13 +135,16 @@ public final class BatchConsumer: Service, Sendable {
             await deadLetter(messages[0].0, reason: error.reason)
             return true
         } catch {
-            logger.warning("batch handling failed; returning messages to the queue", metadata: [LogKey.error: "\(String(reflecting: error))"])
+            logger.warning(
+                "batch handling failed; returning messages to the queue",
+                metadata: [LogKey.error: "\(String(reflecting: error))"])
             for (delivery, _) in messages { delivery.nack(requeue: true) }
             return false
         }
     }
 
     private func deadLetter(_ delivery: Delivery, reason: String) async {
-        await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(delivery, reason: reason, attempts: 1, logger: logger)
+        await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(
+            delivery, reason: reason, attempts: 1, logger: logger)
     }
 }

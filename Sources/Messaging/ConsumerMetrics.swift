@@ -3,7 +3,10 @@ import Metrics
 /// One queue's consumer metrics, made once per consumer (a metric object per message would be
 /// a factory lookup and a lock on every delivery).
 struct ConsumerMetrics: Sendable {
-    enum Outcome: String, CaseIterable { case ok, duplicate, retried, deadLettered = "dead_lettered" }
+    enum Outcome: String, CaseIterable {
+        case ok, duplicate, retried
+        case deadLettered = "dead_lettered"
+    }
 
     private let consumed: [Outcome: Counter]
     let handling: Timer
@@ -13,7 +16,12 @@ struct ConsumerMetrics: Sendable {
     init(queue: String) {
         consumed = Dictionary(
             uniqueKeysWithValues: Outcome.allCases.map {
-                ($0, Counter(label: "depot_messages_consumed_total", dimensions: [("queue", queue), ("outcome", $0.rawValue)]))
+                (
+                    $0,
+                    Counter(
+                        label: "depot_messages_consumed_total",
+                        dimensions: [("queue", queue), ("outcome", $0.rawValue)])
+                )
             })
         handling = Timer(label: "depot_handling_seconds", dimensions: [("queue", queue)])
         // Transactions tried again after a conflict, by reason: operators watch this for hot rows.

@@ -16,7 +16,9 @@ struct FailedMessageRouter {
     }
 
     func deadLetter(_ delivery: Delivery, reason: String, attempts: Int, logger: Logger) async {
-        logger.error("message dead-lettered", metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(attempts)", LogKey.queue: "\(queue)"])
+        logger.error(
+            "message dead-lettered",
+            metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(attempts)", LogKey.queue: "\(queue)"])
         var properties = stamped(delivery, reason: reason, attempts: attempts)
         properties.headers[MessageHeader.deadLetteredAt] = .string(Date().formatted(.iso8601))
         // Routed by the queue name: each queue's dead letters collect in `<queue>.dead`.
@@ -38,14 +40,19 @@ struct FailedMessageRouter {
 
     /// Publishes a copy with a confirm, then acks the original; if the broker does not take the
     /// copy, the original goes back to the queue instead, so nothing is lost.
-    private func forward(_ delivery: Delivery, exchange: String, routingKey: String, properties: AMQPProperties, logger: Logger) async {
+    private func forward(
+        _ delivery: Delivery, exchange: String, routingKey: String, properties: AMQPProperties, logger: Logger
+    ) async {
         do {
             try await amqp.publish(
-                OutgoingMessage(body: delivery.body, properties: properties), exchange: exchange, routingKey: routingKey,
+                OutgoingMessage(body: delivery.body, properties: properties), exchange: exchange,
+                routingKey: routingKey,
                 mandatory: true, timeout: .seconds(10))
             delivery.ack()
         } catch {
-            logger.error("could not forward a failed message; returning it to the queue", metadata: [LogKey.error: "\(String(reflecting: error))"])
+            logger.error(
+                "could not forward a failed message; returning it to the queue",
+                metadata: [LogKey.error: "\(String(reflecting: error))"])
             try? await Task.sleep(for: .seconds(1))
             delivery.nack(requeue: true)
         }

@@ -2,8 +2,8 @@ import AMQP
 import DepotModel
 import Foundation
 import Logging
-import Postgres
 import Metrics
+import Postgres
 import ServiceLifecycle
 import Tracing
 
@@ -66,7 +66,10 @@ public final class MessageConsumer: Service, Sendable {
         }
     }
 
-    enum Outcome { case handled(emitted: Bool), duplicate }
+    enum Outcome {
+        case handled(emitted: Bool)
+        case duplicate
+    }
 
     func process(_ delivery: Delivery) async {
         var logger = self.logger
@@ -100,7 +103,8 @@ public final class MessageConsumer: Service, Sendable {
             do {
                 outcome = try await transaction(message, logger: logger)
             } catch is DatabaseUnavailableAtShutdown {
-                delivery.nack(requeue: true)  // not a failure of the message: another replica, or the next start, takes it
+                // Not a failure of the message: another replica, or the next start, takes it.
+                delivery.nack(requeue: true)
                 return
             }
             delivery.ack()
@@ -114,7 +118,8 @@ public final class MessageConsumer: Service, Sendable {
                 logger.debug("duplicate message skipped")
             }
         } catch let error as EnvelopeError {
-            await deadLetter(delivery, reason: error.description, attempts: message.previousAttempts + 1, logger: logger)
+            await deadLetter(
+                delivery, reason: error.description, attempts: message.previousAttempts + 1, logger: logger)
         } catch let error as PermanentFailure {
             await deadLetter(delivery, reason: error.reason, attempts: message.previousAttempts + 1, logger: logger)
         } catch {
@@ -142,25 +147,33 @@ public final class MessageConsumer: Service, Sendable {
                 return try await pool.withTransaction { connection -> Outcome in
                     // Travels with the handler's first statement; a message seen before fails it
                     // with a unique violation, and the whole transaction rolls back.
-                    connection.executeLater("INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id))")
-                    let context = HandlerContext(connection: connection, message: message, logger: logger, outbox: outbox)
+                    connection.executeLater(
+                        "INSERT INTO \(unescaped: inboxSchema).inbox (message_id) VALUES (\(message.id))")
+                    let context = HandlerContext(
+                        connection: connection, message: message, logger: logger, outbox: outbox)
                     try await handler.handle(message, context: context)
                     return .handled(emitted: context.emittedCount > 0)
                 }
-            } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "inbox_pkey" {
+            } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "inbox_pkey"
+            {
                 return .duplicate
             } catch let error as PostgresError
-                where (error.code == .deadlockDetected || error.code == .serializationFailure) && conflicts < Self.conflictRetries
+                where (error.code == .deadlockDetected || error.code == .serializationFailure)
+                && conflicts < Self.conflictRetries
             {
                 conflicts += 1
                 let reason = error.code == .deadlockDetected ? "deadlock" : "serialization_failure"
                 metrics.conflictRetries[reason]?.increment()
-                logger.notice("transaction conflict; trying again at once", metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(conflicts)"])
+                logger.notice(
+                    "transaction conflict; trying again at once",
+                    metadata: [LogKey.error: "\(reason)", LogKey.attempts: "\(conflicts)"])
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 * conflicts))))
             } catch let error as PostgresError where error.isUnavailable {
                 if Task.isShuttingDownGracefully || Task.isCancelled { throw DatabaseUnavailableAtShutdown() }
                 if outageAttempts == 0 || outageAttempts.isMultiple(of: 20) {
-                    logger.warning("database unavailable; holding the message and trying again", metadata: [LogKey.error: "\(error.kind): \(error.message.prefix(200))"])
+                    logger.warning(
+                        "database unavailable; holding the message and trying again",
+                        metadata: [LogKey.error: "\(error.kind): \(error.message.prefix(200))"])
                 }
                 metrics.databaseWaits.increment()
                 try? await Task.sleep(for: Self.outageBackoff.delay(attempt: outageAttempts))
@@ -173,9 +186,11 @@ public final class MessageConsumer: Service, Sendable {
 
     private func retry(_ delivery: Delivery, message: IncomingMessage, error: any Error, logger: Logger) async {
         let attempts = message.previousAttempts + 1
-        let reason = (error as? PostgresError).map { "\($0.code?.raw ?? "-"): \($0.message)" } ?? String(reflecting: error)
+        let reason =
+            (error as? PostgresError).map { "\($0.code?.raw ?? "-"): \($0.message)" } ?? String(reflecting: error)
         guard attempts <= queue.retryDelays.count else {
-            await deadLetter(delivery, reason: "gave up after \(attempts) attempts: \(reason)", attempts: attempts, logger: logger)
+            await deadLetter(
+                delivery, reason: "gave up after \(attempts) attempts: \(reason)", attempts: attempts, logger: logger)
             return
         }
         let delay = queue.retryDelays[attempts - 1]
@@ -189,6 +204,7 @@ public final class MessageConsumer: Service, Sendable {
 
     private func deadLetter(_ delivery: Delivery, reason: String, attempts: Int, logger: Logger) async {
         metrics.count(.deadLettered)
-        await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(delivery, reason: reason, attempts: attempts, logger: logger)
+        await FailedMessageRouter(amqp: amqp, queue: queue.name).deadLetter(
+            delivery, reason: reason, attempts: attempts, logger: logger)
     }
 }

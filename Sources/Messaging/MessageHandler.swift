@@ -35,7 +35,9 @@ public struct HandlerContext: Sendable {
 
     /// Records an event (or command) caused by the message being handled; the relay publishes
     /// it after the transaction commits.
-    public func emit<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload) async throws {
+    public func emit<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload)
+        async throws
+    {
         let envelope = Envelope(type: type, correlationId: correlationId, causationId: message.id, data: data)
         try await outbox.append(envelope, traceparent: message.traceparent, on: connection)
         emitted.count.add(1, ordering: .relaxed)

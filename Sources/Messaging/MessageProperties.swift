@@ -5,7 +5,8 @@ import Foundation
 /// The AMQP properties every Depot message carries (docs/interface.md §4).
 public enum MessageProperties {
     public static func make(
-        id: UUID, type: String, correlationId: String, causationId: UUID?, traceparent: String?, timestamp: Date = Date()
+        id: UUID, type: String, correlationId: String, causationId: UUID?, traceparent: String?,
+        timestamp: Date = Date()
     ) -> AMQPProperties {
         var properties = AMQPProperties.persistentJSON(messageId: id.canonicalText, type: type)
         properties.correlationId = correlationId
@@ -29,12 +30,16 @@ public struct MessagePublisher: Sendable {
     public var isConnected: Bool { amqp.isConnected }
 
     /// Returns once the broker has confirmed the message; throws on timeout or refusal.
-    public func publish<Payload>(_ envelope: Envelope<Payload>, traceparent: String? = nil, timeout: Duration? = nil) async throws {
+    public func publish<Payload>(_ envelope: Envelope<Payload>, traceparent: String? = nil, timeout: Duration? = nil)
+        async throws
+    {
         let properties = MessageProperties.make(
-            id: envelope.id, type: envelope.type.rawValue, correlationId: envelope.correlationId, causationId: envelope.causationId,
+            id: envelope.id, type: envelope.type.rawValue, correlationId: envelope.correlationId,
+            causationId: envelope.causationId,
             traceparent: traceparent)
         try await amqp.publish(
-            OutgoingMessage(body: try EnvelopeCodec.encode(envelope), properties: properties), exchange: envelope.type.exchange,
+            OutgoingMessage(body: try EnvelopeCodec.encode(envelope), properties: properties),
+            exchange: envelope.type.exchange,
             routingKey: envelope.type.rawValue, timeout: timeout)
     }
 }

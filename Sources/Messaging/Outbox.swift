@@ -40,14 +40,16 @@ public struct Outbox: Sendable {
         on connection: PostgresConnection
     ) async throws {
         try await append(
-            Envelope(type: type, correlationId: correlationId, causationId: causationId, data: data), traceparent: traceparent,
+            Envelope(type: type, correlationId: correlationId, causationId: causationId, data: data),
+            traceparent: traceparent,
             on: connection)
     }
 
     /// Rows not yet published and the age of the oldest (for status and metrics).
     public func backlog(on connection: PostgresConnection) async throws -> (count: Int, oldest: Date?) {
         let row = try await connection.query(
-            "SELECT count(*), min(created_at) FROM \(unescaped: schema).outbox").first!
+            "SELECT count(*), min(created_at) FROM \(unescaped: schema).outbox"
+        ).first!
         return (try row.decode(0, as: Int.self), try row.decode(1, as: Date?.self))
     }
 }

@@ -80,7 +80,9 @@ public final class OutboxRelay: Service, Sendable {
             } catch {
                 failures += 1
                 if failures == 1 { await notifyOtherRelays() }
-                logger.warning("outbox relay failed; retrying", metadata: [LogKey.error: "\(String(reflecting: error))", "outbox": "\(outbox.schema)"])
+                logger.warning(
+                    "outbox relay failed; retrying",
+                    metadata: [LogKey.error: "\(String(reflecting: error))", "outbox": "\(outbox.schema)"])
                 try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
                 wake.signal()
             }
@@ -108,7 +110,10 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    enum BatchResult { case published(Int), lockedByAnotherRelay }
+    enum BatchResult {
+        case published(Int)
+        case lockedByAnotherRelay
+    }
 
     private func publishBatch() async throws -> BatchResult {
         try await pool.withTransaction { connection in
@@ -152,7 +157,8 @@ public final class OutboxRelay: Service, Sendable {
             if confirmed < results.count, let error = results[confirmed] {
                 // Commit the deletions, then report.
                 logger.warning(
-                    "publish from outbox failed", metadata: [LogKey.error: "\(String(reflecting: error))", "outbox": "\(outbox.schema)"])
+                    "publish from outbox failed",
+                    metadata: [LogKey.error: "\(String(reflecting: error))", "outbox": "\(outbox.schema)"])
                 if confirmed == 0 { throw error }
             }
             return .published(confirmed)

@@ -20,20 +20,28 @@ public struct QueueSpec: Sendable {
     /// dead-lettered.
     public var retryDelays: [Duration]
 
-    public init(name: String, handles types: [MessageType], singleActiveConsumer: Bool = false, retryDelays: [Duration] = QueueSpec.defaultRetryDelays) {
+    public init(
+        name: String, handles types: [MessageType], singleActiveConsumer: Bool = false,
+        retryDelays: [Duration] = QueueSpec.defaultRetryDelays
+    ) {
         self.init(
             name: name, bindings: types.map { Binding(exchange: $0.exchange, routingKey: $0.rawValue) },
             singleActiveConsumer: singleActiveConsumer, retryDelays: retryDelays)
     }
 
-    public init(name: String, bindings: [Binding], singleActiveConsumer: Bool = false, retryDelays: [Duration] = QueueSpec.defaultRetryDelays) {
+    public init(
+        name: String, bindings: [Binding], singleActiveConsumer: Bool = false,
+        retryDelays: [Duration] = QueueSpec.defaultRetryDelays
+    ) {
         self.name = name
         self.bindings = bindings
         self.singleActiveConsumer = singleActiveConsumer
         self.retryDelays = retryDelays
     }
 
-    public static let defaultRetryDelays: [Duration] = [.milliseconds(500), .seconds(2), .seconds(10), .seconds(30), .seconds(60)]
+    public static let defaultRetryDelays: [Duration] = [
+        .milliseconds(500), .seconds(2), .seconds(10), .seconds(30), .seconds(60),
+    ]
 
     /// The queue collecting this queue's dead letters (bound to `depot.dead` by the queue name).
     public var deadLetterQueue: String { "\(name).dead" }
@@ -77,7 +85,8 @@ public enum Topology {
                 queue.retryQueue(after: delay),
                 arguments: [
                     "x-queue-type": .string(queueType.rawValue),
-                    "x-message-ttl": .int64(Int64(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)),
+                    "x-message-ttl": .int64(
+                        Int64(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)),
                     "x-dead-letter-exchange": .string(""),
                     "x-dead-letter-routing-key": .string(queue.name),
                 ])

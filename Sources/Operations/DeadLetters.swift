@@ -5,7 +5,9 @@ import Messaging
 /// `depot dlq`: look at, re-drive and purge dead letters without losing or doubling any.
 public struct DeadLetters: Sendable {
     /// Every Depot queue's dead-letter queue.
-    public static let queues = ["depot.orders.dead", "depot.inventory.dead", "depot.payments.dead", "depot.projector.dead"]
+    public static let queues = [
+        "depot.orders.dead", "depot.inventory.dead", "depot.payments.dead", "depot.projector.dead",
+    ]
 
     public struct Letter: Sendable {
         public var reason: String
@@ -70,12 +72,16 @@ public struct DeadLetters: Sendable {
     /// Sends messages back where they first went, one at a time: publish with a confirm (same
     /// message id, attempt count reset), then ack. Interrupted between the two, the message is
     /// both back in the dead-letter queue and delivered; the consumer's inbox drops the repeat.
-    public func redrive(_ queue: String, limit: Int, progress: @Sendable (Int, Letter) -> Void = { _, _ in }) async throws -> Int {
+    public func redrive(_ queue: String, limit: Int, progress: @Sendable (Int, Letter) -> Void = { _, _ in })
+        async throws -> Int
+    {
         var done = 0
         while done < limit, let message = try await amqp.get(queue: queue) {
             let letter = Letter(message)
             var properties = message.properties
-            for header in [MessageHeader.attempts, MessageHeader.error, MessageHeader.deadLetteredAt, MessageHeader.originalQueue] {
+            for header in [
+                MessageHeader.attempts, MessageHeader.error, MessageHeader.deadLetteredAt, MessageHeader.originalQueue,
+            ] {
                 properties.headers[header] = nil
             }
             do {

@@ -16,7 +16,10 @@ public struct EventRepublisher: Sendable {
         public var until: Date?
         public var orderId: String?
 
-        public init(typePattern: String? = nil, fromPosition: Int64? = nil, toPosition: Int64? = nil, since: Date? = nil, until: Date? = nil, orderId: String? = nil) {
+        public init(
+            typePattern: String? = nil, fromPosition: Int64? = nil, toPosition: Int64? = nil, since: Date? = nil,
+            until: Date? = nil, orderId: String? = nil
+        ) {
             self.typePattern = typePattern
             self.fromPosition = fromPosition
             self.toPosition = toPosition
@@ -27,7 +30,10 @@ public struct EventRepublisher: Sendable {
 
         /// `order.*` style patterns as SQL LIKE.
         var likePattern: String? {
-            typePattern.map { $0.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_").replacingOccurrences(of: "*", with: "%").replacingOccurrences(of: "#", with: "%") }
+            typePattern.map {
+                $0.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                    .replacingOccurrences(of: "*", with: "%").replacingOccurrences(of: "#", with: "%")
+            }
         }
 
         public func query(after position: Int64, limit: Int, columns: String) -> PostgresQuery {
@@ -52,7 +58,9 @@ public struct EventRepublisher: Sendable {
         var total = 0
         var at: Int64 = 0
         while true {
-            let rows = try await pool.withConnection { try await $0.query(filter.query(after: at, limit: 10_000, columns: "position")) }
+            let rows = try await pool.withConnection {
+                try await $0.query(filter.query(after: at, limit: 10_000, columns: "position"))
+            }
             guard !rows.isEmpty else { return total }
             total += rows.count
             at = try rows[rows.count - 1].decode(0)
@@ -60,20 +68,29 @@ public struct EventRepublisher: Sendable {
     }
 
     /// Publishes every matching event to `queue` in log order, in confirmed batches; returns how many.
-    public func publish(_ filter: Filter, to queue: String, amqp: AMQPConnection, progress: @Sendable (Int) -> Void = { _ in }) async throws -> Int {
+    public func publish(
+        _ filter: Filter, to queue: String, amqp: AMQPConnection, progress: @Sendable (Int) -> Void = { _ in }
+    ) async throws -> Int {
         var sent = 0
         var at: Int64 = 0
         while true {
             let rows = try await pool.withConnection {
-                try await $0.query(filter.query(after: at, limit: 500, columns: "position, id, type, correlation_id, causation_id, traceparent, occurred_at, body"))
+                try await $0.query(
+                    filter.query(
+                        after: at, limit: 500,
+                        columns: "position, id, type, correlation_id, causation_id, traceparent, occurred_at, body"))
             }
             if rows.isEmpty { return sent }
             var batch: [AMQPConnection.BatchMessage] = []
             for row in rows {
                 let properties = MessageProperties.make(
-                    id: try row.decode(1), type: try row.decode(2), correlationId: try row.decode(3), causationId: try row.decode(4, as: UUID?.self),
+                    id: try row.decode(1), type: try row.decode(2), correlationId: try row.decode(3),
+                    causationId: try row.decode(4, as: UUID?.self),
                     traceparent: try row.decode(5, as: String?.self), timestamp: try row.decode(6))
-                batch.append(.init(OutgoingMessage(body: Array(try row.decode(7, as: String.self).utf8), properties: properties), exchange: "", routingKey: queue, mandatory: true))
+                batch.append(
+                    .init(
+                        OutgoingMessage(body: Array(try row.decode(7, as: String.self).utf8), properties: properties),
+                        exchange: "", routingKey: queue, mandatory: true))
             }
             let results = await amqp.publish(batch: batch, timeout: .seconds(30))
             if let failure = results.compactMap({ $0 }).first {

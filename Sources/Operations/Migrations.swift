@@ -165,7 +165,7 @@ public enum Migrations {
                     position bigint NOT NULL
                 );
                 """),
-            Migration(
+        Migration(
             version: 3, name: "edge: idempotency keys",
             sql: """
                 -- One row per (caller, Idempotency-Key): the order it names and the request in canonical form,

@@ -34,7 +34,9 @@ public struct Migrator: Sendable {
         }
     }
 
-    private func applyMissing(on connection: PostgresConnection, progress: @Sendable (String) -> Void) async throws -> [Migration] {
+    private func applyMissing(on connection: PostgresConnection, progress: @Sendable (String) -> Void) async throws
+        -> [Migration]
+    {
         try await connection.executeScript(
             unescaped: """
                 CREATE TABLE IF NOT EXISTS public.depot_migrations (
@@ -51,10 +53,13 @@ public struct Migrator: Sendable {
         for (version, name) in recorded.sorted(by: { $0.key < $1.key }) {
             guard let expected = known[version] else {
                 throw MigrationError(
-                    description: "the database has migration \(version) (\(name)), which this build does not know: run a newer depot")
+                    description:
+                        "the database has migration \(version) (\(name)), which this build does not know: run a newer depot"
+                )
             }
             guard expected == name else {
-                throw MigrationError(description: "migration \(version) is '\(name)' in the database but '\(expected)' in this build")
+                throw MigrationError(
+                    description: "migration \(version) is '\(name)' in the database but '\(expected)' in this build")
             }
         }
         var applied: [Migration] = []
@@ -64,7 +69,8 @@ public struct Migrator: Sendable {
             do {
                 try await connection.executeScript(unescaped: migration.sql)
                 try await connection.execute(
-                    "INSERT INTO public.depot_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
+                    "INSERT INTO public.depot_migrations (version, name) VALUES (\(migration.version), \(migration.name))"
+                )
                 try await connection.execute("COMMIT")
             } catch {
                 _ = try? await connection.execute("ROLLBACK")

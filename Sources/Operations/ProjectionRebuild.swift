@@ -41,10 +41,14 @@ public struct ProjectionRebuild: Sendable {
     let fromPosition: Int64?
 
     /// `projections`: names from `tables` (all when empty).
-    public init(pool: PostgresPool, projections: [String] = [], fromPosition: Int64? = nil, batchSize: Int = 5_000) throws {
+    public init(pool: PostgresPool, projections: [String] = [], fromPosition: Int64? = nil, batchSize: Int = 5_000)
+        throws
+    {
         let unknown = projections.filter { Self.tables[$0] == nil }
         guard unknown.isEmpty else {
-            throw PostgresError(.invalidConfiguration, message: "unknown projection \(unknown.joined(separator: ", ")); known: orders, products")
+            throw PostgresError(
+                .invalidConfiguration,
+                message: "unknown projection \(unknown.joined(separator: ", ")); known: orders, products")
         }
         self.pool = pool
         self.projections = projections.isEmpty ? Self.tables.keys.sorted() : projections
@@ -88,7 +92,8 @@ public struct ProjectionRebuild: Sendable {
     }
 
     /// Rebuilds aside (up to the head as it is now) and compares it with the live rows.
-    public func dryRun(samples: Int = 5, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [Difference] {
+    public func dryRun(samples: Int = 5, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [Difference]
+    {
         let keys = try await affectedKeys()
         try await prepareAside()
         let built = try await build(from: 0, keys: keys, progress: progress)
@@ -98,10 +103,14 @@ public struct ProjectionRebuild: Sendable {
             try await connection.execute("SELECT pg_advisory_xact_lock(\(EventLog.lockKeyForOperators))")
             _ = try await apply(after: built, keys: keys, on: connection)
             var differences: [Difference] = []
-            for table in tableNames { differences.append(try await difference(table, keys: keys, samples: samples, on: connection)) }
+            for table in tableNames {
+                differences.append(try await difference(table, keys: keys, samples: samples, on: connection))
+            }
             return differences
         }
-        try await pool.withConnection { try await $0.execute("DROP SCHEMA IF EXISTS \(unescaped: Self.asideSchema) CASCADE") }
+        try await pool.withConnection {
+            try await $0.execute("DROP SCHEMA IF EXISTS \(unescaped: Self.asideSchema) CASCADE")
+        }
         return differences
     }
 
@@ -111,7 +120,8 @@ public struct ProjectionRebuild: Sendable {
             try await connection.execute("CREATE SCHEMA \(unescaped: Self.asideSchema)")
             for table in tableNames + ["checkpoints"] {
                 try await connection.execute(
-                    "CREATE TABLE \(unescaped: Self.asideSchema).\(unescaped: table) (LIKE projections.\(unescaped: table) INCLUDING ALL)")
+                    "CREATE TABLE \(unescaped: Self.asideSchema).\(unescaped: table) (LIKE projections.\(unescaped: table) INCLUDING ALL)"
+                )
             }
         }
     }
@@ -123,16 +133,25 @@ public struct ProjectionRebuild: Sendable {
         var at = position
         var done: Int64 = 0
         let total = try await pool.withConnection { connection in
-            try await connection.query("SELECT count(*) FROM eventlog.events WHERE position > \(position) AND position <= \(head)").first!.decode(0, as: Int64.self)
+            try await connection.query(
+                "SELECT count(*) FROM eventlog.events WHERE position > \(position) AND position <= \(head)"
+            ).first!.decode(0, as: Int64.self)
         }
         progress(Progress(done: 0, total: total, eventsPerSecond: 0))
         let target = Projections(schema: Self.asideSchema, only: Set(projections))
         // The next batch is read and decoded (on another connection) while this one is written.
-        func readAhead(after position: Int64) -> Task<(last: Int64?, count: Int64, prepared: Projections.PreparedEvents), any Error> {
+        func readAhead(after position: Int64) -> Task<
+            (last: Int64?, count: Int64, prepared: Projections.PreparedEvents), any Error
+        > {
             Task {
-                let events = try await pool.withConnection { try await EventLog.read(after: position, limit: batchSize, on: $0) }
-                    .filter { $0.position <= head }
-                return (events.last?.position, Int64(events.count), try Projections.prepare(try events.filter { try isRelevant($0, to: keys) }))
+                let events = try await pool.withConnection {
+                    try await EventLog.read(after: position, limit: batchSize, on: $0)
+                }
+                .filter { $0.position <= head }
+                return (
+                    events.last?.position, Int64(events.count),
+                    try Projections.prepare(try events.filter { try isRelevant($0, to: keys) })
+                )
             }
         }
         var next = at < head ? readAhead(after: at) : nil
@@ -179,7 +198,8 @@ public struct ProjectionRebuild: Sendable {
                 for table in tableNames {
                     let key = Self.keyColumn(table)
                     try await connection.execute(
-                        "DELETE FROM projections.\(unescaped: table) WHERE \(unescaped: key)::text IN (SELECT jsonb_array_elements_text(\(list)))")
+                        "DELETE FROM projections.\(unescaped: table) WHERE \(unescaped: key)::text IN (SELECT jsonb_array_elements_text(\(list)))"
+                    )
                     try await connection.execute(
                         """
                         INSERT INTO projections.\(unescaped: table) SELECT * FROM \(unescaped: Self.asideSchema).\(unescaped: table)
@@ -191,7 +211,8 @@ public struct ProjectionRebuild: Sendable {
             }
             for table in tableNames {
                 try await connection.execute("DROP TABLE projections.\(unescaped: table)")
-                try await connection.execute("ALTER TABLE \(unescaped: Self.asideSchema).\(unescaped: table) SET SCHEMA projections")
+                try await connection.execute(
+                    "ALTER TABLE \(unescaped: Self.asideSchema).\(unescaped: table) SET SCHEMA projections")
             }
             for name in projections {
                 try await connection.execute(
@@ -211,13 +232,17 @@ public struct ProjectionRebuild: Sendable {
         table == "products" ? "sku" : table == "orders" ? "id" : "order_id"
     }
 
-    func difference(_ table: String, keys: Set<String>?, samples: Int, on connection: PostgresConnection) async throws -> Difference {
+    func difference(_ table: String, keys: Set<String>?, samples: Int, on connection: PostgresConnection) async throws
+        -> Difference
+    {
         let key = table == "products" ? "sku" : table == "orders" ? "id" : "order_id, position"
         var live = "projections.\(table)"
         var aside = "\(Self.asideSchema).\(table)"
         if let keys {
             // Only the rows a tail rebuild covers (keys are uuids and skus: [A-Za-z0-9._-]).
-            let list = keys.sorted().filter { $0.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) } }.map { "'\($0)'" }.joined(separator: ",")
+            let list = keys.sorted().filter { $0.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) } }.map {
+                "'\($0)'"
+            }.joined(separator: ",")
             let filter = list.isEmpty ? "false" : "\(Self.keyColumn(table))::text IN (\(list))"
             live = "(SELECT * FROM projections.\(table) WHERE \(filter))"
             aside = "(SELECT * FROM \(Self.asideSchema).\(table) WHERE \(filter))"
@@ -225,8 +250,12 @@ public struct ProjectionRebuild: Sendable {
         func count(_ sql: String) async throws -> Int {
             try await connection.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self)
         }
-        let added = try await count("SELECT count(*) FROM \(aside) AS a WHERE NOT EXISTS (SELECT 1 FROM \(live) AS l WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
-        let removed = try await count("SELECT count(*) FROM \(live) AS l WHERE NOT EXISTS (SELECT 1 FROM \(aside) AS a WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))")
+        let added = try await count(
+            "SELECT count(*) FROM \(aside) AS a WHERE NOT EXISTS (SELECT 1 FROM \(live) AS l WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))"
+        )
+        let removed = try await count(
+            "SELECT count(*) FROM \(live) AS l WHERE NOT EXISTS (SELECT 1 FROM \(aside) AS a WHERE (l.\(key.replacingOccurrences(of: ", ", with: ", l."))) = (a.\(key.replacingOccurrences(of: ", ", with: ", a."))))"
+        )
         let changedRows = try await connection.query(
             PostgresQuery(
                 unescaped: """
@@ -235,8 +264,10 @@ public struct ProjectionRebuild: Sendable {
                     """))
         var sampleLines: [String] = []
         for row in changedRows.prefix(samples) {
-            sampleLines.append("live    \(try row.decode(0, as: String.self))\nrebuilt \(try row.decode(1, as: String.self))")
+            sampleLines.append(
+                "live    \(try row.decode(0, as: String.self))\nrebuilt \(try row.decode(1, as: String.self))")
         }
-        return Difference(table: table, added: added, removed: removed, different: changedRows.count, samples: sampleLines)
+        return Difference(
+            table: table, added: added, removed: removed, different: changedRows.count, samples: sampleLines)
     }
 }

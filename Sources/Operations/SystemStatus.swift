@@ -5,7 +5,7 @@ import Postgres
 import Projector
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// `depot status`: queues, outbox backlogs, projection lag and dead letters, each with a verdict.
@@ -90,7 +90,10 @@ public struct SystemStatus: Sendable {
         for name in Self.workQueues + DeadLetters.queues {
             let isDead = name.hasSuffix(".dead")
             guard let info = try? await amqp.inspectQueue(name) else {
-                queues.append(Queue(name: name, depth: 0, consumers: 0, health: isDead ? .ok : .failing, note: "not declared: start the component once"))
+                queues.append(
+                    Queue(
+                        name: name, depth: 0, consumers: 0, health: isDead ? .ok : .failing,
+                        note: "not declared: start the component once"))
                 continue
             }
             var health = Health.ok
@@ -104,10 +107,12 @@ public struct SystemStatus: Sendable {
             }
             queues.append(
                 Queue(
-                    name: name, depth: info.messageCount, consumers: info.consumerCount, publishRate: rates[name]?.0, deliverRate: rates[name]?.1,
+                    name: name, depth: info.messageCount, consumers: info.consumerCount, publishRate: rates[name]?.0,
+                    deliverRate: rates[name]?.1,
                     health: health, note: note))
         }
-        let (outboxes, projections, connections) = try await pool.withConnection { connection -> ([Outbox], [Projection], DatabaseConnections) in
+        let (outboxes, projections, connections) = try await pool.withConnection {
+            connection -> ([Outbox], [Projection], DatabaseConnections) in
             var outboxes: [Outbox] = []
             for service in ["orders", "inventory", "payments"] {
                 let (backlog, oldestRow) = try await Messaging.Outbox(schema: service).backlog(on: connection)
@@ -131,13 +136,16 @@ public struct SystemStatus: Sendable {
                 projections.append(
                     Projection(
                         name: name, position: position, head: head, unapplied: unapplied, lag: lag, health: health,
-                        note: stalled ? "events waiting and no projector: start depot projector" : lag > 1_000 ? "behind: the projector is catching up" : ""))
+                        note: stalled
+                            ? "events waiting and no projector: start depot projector"
+                            : lag > 1_000 ? "behind: the projector is catching up" : ""))
             }
             return (outboxes, projections, try await Self.connections(on: connection))
         }
         let all = queues.map(\.health) + outboxes.map(\.health) + projections.map(\.health) + [connections.health]
         let overall: Health = all.contains(.failing) ? .failing : all.contains(.warning) ? .warning : .ok
-        return Report(queues: queues, outboxes: outboxes, projections: projections, connections: connections, health: overall)
+        return Report(
+            queues: queues, outboxes: outboxes, projections: projections, connections: connections, health: overall)
     }
 
     /// Who holds the server's connections; a warning when fewer than 10% remain.
@@ -155,12 +163,16 @@ public struct SystemStatus: Sendable {
             WHERE datname = current_database() AND application_name LIKE 'depot-%' GROUP BY 1 ORDER BY 1
             """
         ).map { row in
-            ConnectionUse(applicationName: try row.decode(0), open: Int(try row.decode(1, as: Int64.self)), active: Int(try row.decode(2, as: Int64.self)))
+            ConnectionUse(
+                applicationName: try row.decode(0), open: Int(try row.decode(1, as: Int64.self)),
+                active: Int(try row.decode(2, as: Int64.self)))
         }
         let crowded = inUse * 10 >= maxConnections * 9
         return DatabaseConnections(
             maxConnections: maxConnections, inUse: inUse, depot: depot, health: crowded ? .warning : .ok,
-            note: crowded ? "\(inUse) of \(maxConnections) connections in use: lower DEPOT_DATABASE_POOL_SIZE or raise max_connections" : "")
+            note: crowded
+                ? "\(inUse) of \(maxConnections) connections in use: lower DEPOT_DATABASE_POOL_SIZE or raise max_connections"
+                : "")
     }
 
     /// Publish and deliver rates per queue from the management API; empty when it is not reachable.
@@ -173,7 +185,8 @@ public struct SystemStatus: Sendable {
         let vhostPath = vhost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? vhost
         guard let url = URL(string: (base.string ?? "") + "/api/queues/\(vhostPath)") else { return [:] }
         var request = URLRequest(url: url, timeoutInterval: 2)
-        request.setValue("Basic " + Data("\(user):\(password)".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+        request.setValue(
+            "Basic " + Data("\(user):\(password)".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
         guard let (data, _) = try? await URLSession.shared.data(for: request),
             let queues = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
         else { return [:] }

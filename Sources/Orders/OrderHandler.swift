@@ -34,10 +34,12 @@ public struct OrderHandler: MessageHandler {
             try await place(message.decode(PlaceOrder.self).data, context)
         case .orderCancel:
             let cancel = try message.decode(CancelOrder.self).data
-            try await advance(cancel.orderId, .cancelRequested(reason: cancel.reason ?? "cancelled by the customer"), context)
+            try await advance(
+                cancel.orderId, .cancelRequested(reason: cancel.reason ?? "cancelled by the customer"), context)
         case .stockReserved:
             let reserved = try message.decode(StockReserved.self).data
-            try await advance(reserved.orderId, .stockReserved(lines: reserved.lines, totalCents: reserved.totalCents), context)
+            try await advance(
+                reserved.orderId, .stockReserved(lines: reserved.lines, totalCents: reserved.totalCents), context)
         case .stockRejected:
             let rejected = try message.decode(StockRejected.self).data
             try await advance(rejected.orderId, .stockRejected(reason: rejected.reason), context)
@@ -78,15 +80,21 @@ struct OrderSteps {
     let connection: PostgresConnection
     let paymentTimeout: Duration
 
-    func advance(_ orderId: UUID, _ input: OrderSaga.Input, causationId: UUID, emit: (MessageType, any Codable & Sendable) async throws -> Void) async throws {
+    func advance(
+        _ orderId: UUID, _ input: OrderSaga.Input, causationId: UUID,
+        emit: (MessageType, any Codable & Sendable) async throws -> Void
+    ) async throws {
         let rows = try await connection.query(
-            "SELECT status, payment_token, lines, total_cents, created_at FROM orders.orders WHERE id = \(orderId) FOR UPDATE")
+            "SELECT status, payment_token, lines, total_cents, created_at FROM orders.orders WHERE id = \(orderId) FOR UPDATE"
+        )
         guard let row = rows.first else {
             // A cancel can overtake its order on the queue (deliveries are handled concurrently):
             // try again later; after the last retry the message is dead-lettered for a person to see.
             throw OrderNotKnownYet(orderId: orderId)
         }
-        guard let status = OrderStatus(rawValue: try row.decode(0)) else { throw PermanentFailure("order \(orderId.canonicalText) has an unknown status") }
+        guard let status = OrderStatus(rawValue: try row.decode(0)) else {
+            throw PermanentFailure("order \(orderId.canonicalText) has an unknown status")
+        }
         let decision = OrderSaga.decide(status, input)
         guard decision.status != status || decision.effect != nil else { return }
         if decision.status.isFinal {
@@ -115,7 +123,8 @@ struct OrderSteps {
             """)
         switch decision.paymentDeadline {
         case true?:
-            let seconds = Double(paymentTimeout.components.seconds) + Double(paymentTimeout.components.attoseconds) / 1e18
+            let seconds =
+                Double(paymentTimeout.components.seconds) + Double(paymentTimeout.components.attoseconds) / 1e18
             connection.executeLater(
                 """
                 INSERT INTO orders.payment_deadlines (order_id, due_at, causation_id)
@@ -128,7 +137,8 @@ struct OrderSteps {
         }
         switch decision.effect {
         case .requestPayment(let amount)?:
-            try await emit(.paymentRequested, PaymentRequested(orderId: orderId, amountCents: amount, token: try row.decode(1)))
+            try await emit(
+                .paymentRequested, PaymentRequested(orderId: orderId, amountCents: amount, token: try row.decode(1)))
         case .confirm?:
             let lines = try row.decode(2, as: PostgresJSON.self).decode([PricedLine].self)
             try await emit(.orderConfirmed, OrderConfirmed(orderId: orderId, lines: lines, totalCents: total ?? 0))

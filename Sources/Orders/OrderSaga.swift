@@ -35,7 +35,9 @@ public enum OrderSaga {
         /// Whether the payment deadline starts (true), ends (false), or stays as it is (nil).
         public var paymentDeadline: Bool?
 
-        static func unchanged(_ status: OrderStatus) -> Decision { Decision(status: status, effect: nil, paymentDeadline: nil) }
+        static func unchanged(_ status: OrderStatus) -> Decision {
+            Decision(status: status, effect: nil, paymentDeadline: nil)
+        }
     }
 
     public static func decide(_ status: OrderStatus, _ input: Input) -> Decision {
@@ -47,11 +49,13 @@ public enum OrderSaga {
         case (.reserved, .paymentSettled):
             return Decision(status: .confirmed, effect: .confirm, paymentDeadline: false)
         case (.reserved, .paymentDeclined(let reason)):
-            return Decision(status: .cancelled, effect: .cancel(reason: "payment declined: \(reason)"), paymentDeadline: false)
+            return Decision(
+                status: .cancelled, effect: .cancel(reason: "payment declined: \(reason)"), paymentDeadline: false)
         case (.reserved, .paymentDeadlinePassed):
             return Decision(status: .cancelled, effect: .cancel(reason: "payment timed out"), paymentDeadline: false)
         case (.pending, .cancelRequested(let reason)), (.reserved, .cancelRequested(let reason)):
-            return Decision(status: .cancelled, effect: .cancel(reason: reason), paymentDeadline: status == .reserved ? false : nil)
+            return Decision(
+                status: .cancelled, effect: .cancel(reason: reason), paymentDeadline: status == .reserved ? false : nil)
         default:
             return .unchanged(status)
         }

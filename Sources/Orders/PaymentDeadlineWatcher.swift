@@ -18,7 +18,10 @@ public final class PaymentDeadlineWatcher: Service, Sendable {
     let interval: Duration
     let logger: Logger
 
-    public init(pool: PostgresPool, paymentTimeout: Duration, relayWake: WakeSignal?, interval: Duration = .milliseconds(250), logger: Logger) {
+    public init(
+        pool: PostgresPool, paymentTimeout: Duration, relayWake: WakeSignal?, interval: Duration = .milliseconds(250),
+        logger: Logger
+    ) {
         self.pool = pool
         self.paymentTimeout = paymentTimeout
         self.relayWake = relayWake
@@ -55,14 +58,17 @@ public final class PaymentDeadlineWatcher: Service, Sendable {
                 // Lock the order first, then look again: the payment may have answered meanwhile.
                 _ = try await connection.query("SELECT 1 FROM orders.orders WHERE id = \(orderId) FOR UPDATE")
                 let rows = try await connection.query(
-                    "DELETE FROM orders.payment_deadlines WHERE order_id = \(orderId) AND due_at <= now() RETURNING causation_id")
+                    "DELETE FROM orders.payment_deadlines WHERE order_id = \(orderId) AND due_at <= now() RETURNING causation_id"
+                )
                 guard let causationId = try rows.first?.decode(0, as: UUID.self) else { return }
                 let outbox = Outbox(schema: OrderHandler.schema)
                 try await steps.advance(orderId, .paymentDeadlinePassed, causationId: causationId) { type, data in
                     try await outbox.append(
-                        type, correlationId: orderId.canonicalText, causationId: causationId, data: data, on: connection)
+                        type, correlationId: orderId.canonicalText, causationId: causationId, data: data, on: connection
+                    )
                 }
-                logger.info("payment timed out; order cancelled", metadata: [LogKey.orderId: "\(orderId.canonicalText)"])
+                logger.info(
+                    "payment timed out; order cancelled", metadata: [LogKey.orderId: "\(orderId.canonicalText)"])
             }
         }
         return due.count

@@ -37,22 +37,27 @@ public struct PaymentHandler: MessageHandler {
             ON CONFLICT (order_id) DO NOTHING
             """)
         let status: String = try await connection.query(
-            "SELECT status FROM payments.charges WHERE order_id = \(request.orderId) FOR UPDATE").first!.decode(0)
+            "SELECT status FROM payments.charges WHERE order_id = \(request.orderId) FOR UPDATE"
+        ).first!.decode(0)
         guard status == "requested" else { return }  // answered before, or the order was cancelled first
 
         // A transient failure throws here: the transaction rolls back and the message is retried later.
-        let outcome = try await provider.charge(idempotencyKey: correlation, amountCents: request.amountCents, token: request.token)
+        let outcome = try await provider.charge(
+            idempotencyKey: correlation, amountCents: request.amountCents, token: request.token)
         switch outcome {
         case .settled(let reference):
             connection.executeLater(
-                "UPDATE payments.charges SET status = 'settled', reference = \(reference), updated_at = now() WHERE order_id = \(request.orderId)")
+                "UPDATE payments.charges SET status = 'settled', reference = \(reference), updated_at = now() WHERE order_id = \(request.orderId)"
+            )
             try await context.emit(
                 .paymentSettled, correlationId: correlation,
                 PaymentSettled(orderId: request.orderId, amountCents: request.amountCents, reference: reference))
         case .declined(let reason):
             connection.executeLater(
-                "UPDATE payments.charges SET status = 'declined', reason = \(reason), updated_at = now() WHERE order_id = \(request.orderId)")
-            try await context.emit(.paymentDeclined, correlationId: correlation, PaymentDeclined(orderId: request.orderId, reason: reason))
+                "UPDATE payments.charges SET status = 'declined', reason = \(reason), updated_at = now() WHERE order_id = \(request.orderId)"
+            )
+            try await context.emit(
+                .paymentDeclined, correlationId: correlation, PaymentDeclined(orderId: request.orderId, reason: reason))
         }
     }
 
@@ -60,18 +65,22 @@ public struct PaymentHandler: MessageHandler {
     private func void(_ orderId: UUID, _ context: HandlerContext) async throws {
         let connection = context.connection
         let inserted = try await connection.execute(
-            "INSERT INTO payments.charges (order_id, status) VALUES (\(orderId), 'void') ON CONFLICT (order_id) DO NOTHING")
+            "INSERT INTO payments.charges (order_id, status) VALUES (\(orderId), 'void') ON CONFLICT (order_id) DO NOTHING"
+        )
         guard inserted == 0 else { return }
         let row = try await connection.query(
-            "SELECT status, amount_cents, reference FROM payments.charges WHERE order_id = \(orderId) FOR UPDATE").first!
+            "SELECT status, amount_cents, reference FROM payments.charges WHERE order_id = \(orderId) FOR UPDATE"
+        ).first!
         switch try row.decode(0, as: String.self) {
         case "requested":
             // Asked for but never answered (a retry is pending): it will find the order void.
-            try await connection.execute("UPDATE payments.charges SET status = 'void', updated_at = now() WHERE order_id = \(orderId)")
+            try await connection.execute(
+                "UPDATE payments.charges SET status = 'void', updated_at = now() WHERE order_id = \(orderId)")
         case "settled":
             let reference: String = try row.decode(2)
             try await provider.refund(idempotencyKey: orderId.canonicalText)
-            try await connection.execute("UPDATE payments.charges SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)")
+            try await connection.execute(
+                "UPDATE payments.charges SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)")
             try await context.emit(
                 .paymentRefunded, correlationId: orderId.canonicalText,
                 PaymentRefunded(orderId: orderId, amountCents: try row.decode(1), reference: reference))

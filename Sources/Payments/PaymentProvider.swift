@@ -95,5 +95,7 @@ public struct SimulatedPaymentProvider: PaymentProvider {
         }
     }
 
-    static func reference() -> String { "sim_" + UUID().canonicalText.replacingOccurrences(of: "-", with: "").prefix(20) }
+    static func reference() -> String {
+        "sim_" + UUID().canonicalText.replacingOccurrences(of: "-", with: "").prefix(20)
+    }
 }

@@ -63,20 +63,22 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a libpq connection (UTC, ISO dates, notices silenced); the caller's thread blocks.
     static func openHandle(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
-            let timeout = max(1, configuration.options.connectTimeout.components.seconds)
-            let keywords = ["dbname", "connect_timeout", "application_name", "options"]
-            let values = [configuration.url, "\(timeout)", configuration.options.applicationName, "-c TimeZone=UTC -c DateStyle=ISO"]
-            let handle = withCStringArray(keywords) { k in withCStringArray(values) { v in PQconnectdbParams(k, v, 1) } }
-            guard let handle else { throw PostgresError(.connectionFailed, message: "out of memory") }
-            guard PQstatus(handle) == CONNECTION_OK else {
-                let message = String(cString: PQerrorMessage(handle)).split(whereSeparator: \.isNewline)
-                    .map { String($0).trimmingCharacters(in: " \t") }.joined(separator: " ")
-                PQfinish(handle)
-                throw PostgresError(.connectionFailed, message: message)
-            }
-            // Server notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
-            PQsetNoticeProcessor(handle, { _, _ in }, nil)
-            return handle
+        let timeout = max(1, configuration.options.connectTimeout.components.seconds)
+        let keywords = ["dbname", "connect_timeout", "application_name", "options"]
+        let values = [
+            configuration.url, "\(timeout)", configuration.options.applicationName, "-c TimeZone=UTC -c DateStyle=ISO",
+        ]
+        let handle = withCStringArray(keywords) { k in withCStringArray(values) { v in PQconnectdbParams(k, v, 1) } }
+        guard let handle else { throw PostgresError(.connectionFailed, message: "out of memory") }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle)).split(whereSeparator: \.isNewline)
+                .map { String($0).trimmingCharacters(in: " \t") }.joined(separator: " ")
+            PQfinish(handle)
+            throw PostgresError(.connectionFailed, message: message)
+        }
+        // Server notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        return handle
     }
 
     // MARK: - Statements
@@ -181,7 +183,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if let name = preparedStatements[key] { return name }
         guard preparedStatements.count < 512 else { return nil }
         let name = "depot_\(preparedStatements.count + 1)"
-        let result = types.withUnsafeBufferPointer { PQprepare(handle, name, query.sql, Int32(types.count), $0.baseAddress) }
+        let result = types.withUnsafeBufferPointer {
+            PQprepare(handle, name, query.sql, Int32(types.count), $0.baseAddress)
+        }
         _ = try check(result, query: query.sql)
         preparedStatements[key] = name
         return name
@@ -238,7 +242,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private func connectionError(_ handle: OpaquePointer, query: String?) -> PostgresError {
         if PQstatus(handle) != CONNECTION_OK { isBroken = true }
         return PostgresError(
-            isBroken ? .connectionClosed : .server, message: String(cString: PQerrorMessage(handle)).trimmingCharacters(in: " \n"),
+            isBroken ? .connectionClosed : .server,
+            message: String(cString: PQerrorMessage(handle)).trimmingCharacters(in: " \n"),
             query: query)
     }
 
@@ -257,11 +262,13 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             let broken = PQstatus(handle) != CONNECTION_OK
             if broken { isBroken = true }
-            let message = field(CLibPQ_DIAG_MESSAGE_PRIMARY)
+            let message =
+                field(CLibPQ_DIAG_MESSAGE_PRIMARY)
                 ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: " \n")
             return try { () throws(PostgresError) -> PostgresRows in
                 throw PostgresError(
-                    broken ? .connectionClosed : .server, code: field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:)),
+                    broken ? .connectionClosed : .server,
+                    code: field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:)),
                     message: message, detail: field(CLibPQ_DIAG_MESSAGE_DETAIL), hint: field(CLibPQ_DIAG_MESSAGE_HINT),
                     constraint: field(CLibPQ_DIAG_CONSTRAINT_NAME), table: field(CLibPQ_DIAG_TABLE_NAME),
                     column: field(CLibPQ_DIAG_COLUMN_NAME), query: query)
@@ -279,7 +286,8 @@ public final class PostgresConnection: @unchecked Sendable {
             var values: [String?] = []
             values.reserveCapacity(columnCount)
             for column in 0..<Int32(columnCount) {
-                values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
+                values.append(
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
             }
             cells.append(values)
         }
@@ -316,7 +324,9 @@ private func withParameters<R>(
         let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
         return values.withUnsafeBufferPointer { v in
             lengths.withUnsafeBufferPointer { l in
-                formats.withUnsafeBufferPointer { f in body(Int32(binds.count), v.baseAddress!, l.baseAddress!, f.baseAddress!) }
+                formats.withUnsafeBufferPointer { f in
+                    body(Int32(binds.count), v.baseAddress!, l.baseAddress!, f.baseAddress!)
+                }
             }
         }
     }
@@ -324,7 +334,7 @@ private func withParameters<R>(
 
 func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
     let duplicates = strings.map { strdup($0) }
-    defer { duplicates.forEach { free($0) } }
+    defer { for duplicate in duplicates { free(duplicate) } }
     let pointers: [UnsafePointer<CChar>?] = duplicates.map { UnsafePointer($0) } + [nil]
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -80,8 +80,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public var isTransient: Bool {
         switch kind {
         case .connectionClosed, .connectionFailed, .poolTimeout: return true
-        case .server: return code == .serializationFailure || code == .deadlockDetected || code == .adminShutdown
-            || code == .cannotConnectNow
+        case .server:
+            return code == .serializationFailure || code == .deadlockDetected || code == .adminShutdown
+                || code == .cannotConnectNow
         default: return false
         }
     }
@@ -94,7 +95,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case .connectionClosed, .connectionFailed, .poolTimeout: return true
         case .server:
             guard let code else { return false }
-            return code.raw.hasPrefix("08") || code == .adminShutdown || code == .crashShutdown || code == .cannotConnectNow
+            return code.raw.hasPrefix("08") || code == .adminShutdown || code == .crashShutdown
+                || code == .cannotConnectNow
                 || code == .tooManyConnections || code == .readOnlyTransaction
         default: return false
         }
@@ -102,7 +104,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
 
     /// The server refused a new connection because its slots are taken (`max_connections`).
     public var isOutOfConnections: Bool {
-        code == .tooManyConnections || message.contains("too many clients") || message.contains("remaining connection slots are reserved")
+        code == .tooManyConnections || message.contains("too many clients")
+            || message.contains("remaining connection slots are reserved")
     }
 
     public var description: String {

@@ -22,12 +22,18 @@ public struct PostgresNotifications: AsyncSequence, Sendable {
     public typealias Element = PostgresNotification
     let stream: AsyncStream<PostgresNotification>
 
-    public init(configuration: PostgresConfiguration, channels: [String], logger: Logger = Logger(label: "depot.postgres.listen")) {
-        let (stream, continuation) = AsyncStream<PostgresNotification>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+    public init(
+        configuration: PostgresConfiguration, channels: [String],
+        logger: Logger = Logger(label: "depot.postgres.listen")
+    ) {
+        let (stream, continuation) = AsyncStream<PostgresNotification>.makeStream(
+            bufferingPolicy: .bufferingNewest(10_000))
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
         let thread = Thread {
-            ListenLoop(configuration: configuration, channels: channels, logger: logger, continuation: continuation, stop: stop).run()
+            ListenLoop(
+                configuration: configuration, channels: channels, logger: logger, continuation: continuation, stop: stop
+            ).run()
         }
         thread.name = "postgres-listen"
         thread.start()
@@ -64,7 +70,8 @@ private struct ListenLoop {
             }
             attempt = 0
             for channel in channels {
-                continuation.yield(PostgresNotification(channel: channel, payload: "", mayHaveMissedNotifications: true))
+                continuation.yield(
+                    PostgresNotification(channel: channel, payload: "", mayHaveMissedNotifications: true))
             }
             receive(on: handle)
             PQfinish(handle)

@@ -99,7 +99,9 @@ public final class PostgresPool: Sendable {
             state.open -= state.idle.count
             return (state.idle, state.waiters)
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed, message: "the pool is shut down")) }
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: PostgresError(.poolClosed, message: "the pool is shut down"))
+        }
         for connection in idle { await connection.close() }
     }
 
@@ -187,13 +189,16 @@ public final class PostgresPool: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
                 state.withLock { $0.waiters.append(Waiter(id: id, continuation: continuation)) }
-                let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+                let nanoseconds =
+                    timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
                 MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(nanoseconds)) {
                     self.removeWaiter(
                         id,
                         failing: PostgresError(
                             .poolTimeout,
-                            message: "no database connection became free within \(timeout) (pool of \(self.configuration.options.maxConnections))"))
+                            message:
+                                "no database connection became free within \(timeout) (pool of \(self.configuration.options.maxConnections))"
+                        ))
                 }
             }
         } onCancel: {

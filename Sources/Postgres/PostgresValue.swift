@@ -133,7 +133,8 @@ extension Array: PostgresDecodable where Element == UInt8 {
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (PostgreSQL's output), nil for any other shape.
 private func parseCanonicalUUID(_ u: UnsafeBufferPointer<UInt8>) -> UUID? {
-    guard u.count == 36, u[8] == UInt8(ascii: "-"), u[13] == UInt8(ascii: "-"), u[18] == UInt8(ascii: "-"), u[23] == UInt8(ascii: "-")
+    guard u.count == 36, u[8] == UInt8(ascii: "-"), u[13] == UInt8(ascii: "-"), u[18] == UInt8(ascii: "-"),
+        u[23] == UInt8(ascii: "-")
     else { return nil }
     var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
@@ -160,7 +161,9 @@ private func hexNibble(_ c: UInt8) -> UInt8? {
 
 /// `timestamptz`, exchanged in UTC with microsecond precision.
 extension Date: PostgresEncodable, PostgresDecodable {
-    public var postgresBind: PostgresBind { PostgresBind(text: PostgresTimestamp.format(self), typeOID: PostgresOID.timestamptz) }
+    public var postgresBind: PostgresBind {
+        PostgresBind(text: PostgresTimestamp.format(self), typeOID: PostgresOID.timestamptz)
+    }
     public init(postgresText text: String) throws {
         guard let date = PostgresTimestamp.parse(text) else { throw decodingError(text, as: "timestamptz") }
         self = date
@@ -223,9 +226,20 @@ enum PostgresTimestamp {
                 out[at] = character.asciiValue!
                 at += 1
             }
-            put(y, 4); put("-"); put(m, 2); put("-"); put(d, 2); put("T")
-            put(secondOfDay / 3600, 2); put(":"); put(secondOfDay / 60 % 60, 2); put(":"); put(secondOfDay % 60, 2)
-            put("."); put(Int(micros), 6); put("Z")
+            put(y, 4)
+            put("-")
+            put(m, 2)
+            put("-")
+            put(d, 2)
+            put("T")
+            put(secondOfDay / 3600, 2)
+            put(":")
+            put(secondOfDay / 60 % 60, 2)
+            put(":")
+            put(secondOfDay % 60, 2)
+            put(".")
+            put(Int(micros), 6)
+            put("Z")
             return at
         }
     }

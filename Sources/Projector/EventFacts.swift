@@ -25,13 +25,16 @@ struct EventFacts: Sendable {
     let orderKey: String?
 
     static let orderEvents: Set<MessageType> = [
-        .orderPlaced, .stockReserved, .stockRejected, .stockReleased, .paymentRequested, .paymentSettled, .paymentDeclined,
+        .orderPlaced, .stockReserved, .stockRejected, .stockReleased, .paymentRequested, .paymentSettled,
+        .paymentDeclined,
         .paymentRefunded, .orderConfirmed, .orderRejected, .orderCancelled,
     ]
 
     init(_ event: StoredEvent) throws(EnvelopeError) {
         self.event = event
-        orderKey = Self.orderEvents.contains(event.type) && UUID(canonicalText: event.correlationId) != nil ? event.correlationId.lowercased() : nil
+        orderKey =
+            Self.orderEvents.contains(event.type) && UUID(canonicalText: event.correlationId) != nil
+            ? event.correlationId.lowercased() : nil
         let body = event.body
         data =
             switch event.type {

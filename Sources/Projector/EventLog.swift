@@ -40,18 +40,27 @@ public enum EventLog {
         var id: UUID
         var type: String
         var version: Int
-        var correlation_id: String
-        var causation_id: UUID?
-        var occurred_at: String
+        var correlationId: String
+        var causationId: UUID?
+        var occurredAt: String
         var traceparent: String?
         var body: String
+
+        enum CodingKeys: String, CodingKey {
+            case ord, id, type, version, traceparent, body
+            case correlationId = "correlation_id"
+            case causationId = "causation_id"
+            case occurredAt = "occurred_at"
+        }
     }
 
     /// Appends events once, in the given order, in one statement: returns those that were new,
     /// with their positions, in log order (an event the log already has is left out).
     ///
     /// Call inside a transaction that holds `lock(on:)`, so positions become visible in order.
-    public static func append(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws -> [StoredEvent] {
+    public static func append(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws
+        -> [StoredEvent]
+    {
         guard !messages.isEmpty else { return [] }
         var rows: [Row] = []
         var envelopes: [UUID: (Envelope<AnyData>, [UInt8])] = [:]
@@ -61,8 +70,8 @@ public enum EventLog {
             rows.append(
                 Row(
                     ord: index, id: envelope.id, type: envelope.type.rawValue, version: envelope.version,
-                    correlation_id: envelope.correlationId, causation_id: envelope.causationId,
-                    occurred_at: envelope.occurredAt.postgresTimestampText,
+                    correlationId: envelope.correlationId, causationId: envelope.causationId,
+                    occurredAt: envelope.occurredAt.postgresTimestampText,
                     traceparent: message.traceparent, body: String(decoding: message.body, as: UTF8.self)))
         }
         let inserted = try await connection.query(
@@ -99,7 +108,9 @@ public enum EventLog {
     public static var lockKeyForOperators: Int64 { lockKey }
 
     /// Events after `position` in log order, at most `limit` (for rebuilds and readers).
-    public static func read(after position: Int64, limit: Int, on connection: PostgresConnection) async throws -> [StoredEvent] {
+    public static func read(after position: Int64, limit: Int, on connection: PostgresConnection) async throws
+        -> [StoredEvent]
+    {
         try await connection.query(
             """
             SELECT position, id, type, correlation_id, occurred_at, body FROM eventlog.events
@@ -107,7 +118,9 @@ public enum EventLog {
             """
         ).map { row in
             let type: String = try row.decode(2)
-            guard let messageType = MessageType(rawValue: type) else { throw EnvelopeError(kind: .unknownType, detail: type) }
+            guard let messageType = MessageType(rawValue: type) else {
+                throw EnvelopeError(kind: .unknownType, detail: type)
+            }
             return StoredEvent(
                 position: try row.decode(0), id: try row.decode(1), type: messageType, correlationId: try row.decode(3),
                 occurredAt: try row.decode(4), body: Array(try row.decode(5, as: String.self).utf8))

@@ -25,7 +25,9 @@ extension OrderRow {
         case (.stockReserved, .priced(let reserved)):
             // A reservation can land after the customer's cancel: the order stays cancelled.
             if order.status == .pending { order.status = .reserved }
-            order.lines = reserved.lines.map { Line(sku: $0.sku, quantity: $0.quantity, unitPriceCents: $0.unitPriceCents) }
+            order.lines = reserved.lines.map {
+                Line(sku: $0.sku, quantity: $0.quantity, unitPriceCents: $0.unitPriceCents)
+            }
             order.totalCents = reserved.totalCents
         case (.paymentRequested, _): order.paymentStatus = .pending
         case (.paymentSettled, .settled(let settled)):
@@ -111,20 +113,31 @@ extension Projections {
 struct ProductRow: Codable, Hashable {
     var sku: String
     var name: String
-    var price_cents: Int
-    var stock_available: Int64
-    var stock_reserved: Int64
-    var stock_sold: Int64
+    var priceCents: Int
+    var stockAvailable: Int64
+    var stockReserved: Int64
+    var stockSold: Int64
     var discontinued: Bool
     var version: Int64
-    var updated_at: String
+    var updatedAt: String
     var position: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case sku, name, discontinued, version, position
+        case priceCents = "price_cents"
+        case stockAvailable = "stock_available"
+        case stockReserved = "stock_reserved"
+        case stockSold = "stock_sold"
+        case updatedAt = "updated_at"
+    }
 
     /// The row `product.created` creates.
     static func created(_ created: ProductCreated, by event: StoredEvent) -> ProductRow {
         ProductRow(
-            sku: created.sku, name: created.name, price_cents: created.priceCents, stock_available: Int64(created.stock),
-            stock_reserved: 0, stock_sold: 0, discontinued: false, version: 1, updated_at: event.occurredAt.postgresTimestampText,
+            sku: created.sku, name: created.name, priceCents: created.priceCents,
+            stockAvailable: Int64(created.stock),
+            stockReserved: 0, stockSold: 0, discontinued: false, version: 1,
+            updatedAt: event.occurredAt.postgresTimestampText,
             position: event.position)
     }
 
@@ -134,22 +147,22 @@ struct ProductRow: Codable, Hashable {
         switch (fact.event.type, fact.data) {
         case (_, .updated(let updated)):
             product.name = updated.name
-            product.price_cents = updated.priceCents
+            product.priceCents = updated.priceCents
         case (_, .discontinued): product.discontinued = true
-        case (_, .adjusted(let adjusted)): product.stock_available += Int64(adjusted.delta)
+        case (_, .adjusted(let adjusted)): product.stockAvailable += Int64(adjusted.delta)
         case (.stockReserved, _):
-            product.stock_available -= quantity
-            product.stock_reserved += quantity
+            product.stockAvailable -= quantity
+            product.stockReserved += quantity
         case (.stockReleased, _):
-            product.stock_available += quantity
-            product.stock_reserved -= quantity
+            product.stockAvailable += quantity
+            product.stockReserved -= quantity
         case (.orderConfirmed, _):
-            product.stock_reserved -= quantity
-            product.stock_sold += quantity
+            product.stockReserved -= quantity
+            product.stockSold += quantity
         default: break
         }
         product.version += 1
-        product.updated_at = fact.event.occurredAt.postgresTimestampText
+        product.updatedAt = fact.event.occurredAt.postgresTimestampText
         product.position = fact.event.position
         return product
     }

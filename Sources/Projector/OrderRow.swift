@@ -46,7 +46,8 @@ public struct OrderRow: Sendable, Hashable {
     public var position: Int64
 
     public init(
-        id: UUID, customerId: String, status: OrderStatus, lines: [Line], totalCents: Int?, paymentStatus: PaymentStatus,
+        id: UUID, customerId: String, status: OrderStatus, lines: [Line], totalCents: Int?,
+        paymentStatus: PaymentStatus,
         paymentReference: String?, reason: String?, createdAt: Date, updatedAt: Date, version: Int, position: Int64
     ) {
         self.id = id
@@ -99,7 +100,9 @@ public struct OrderRow: Sendable, Hashable {
 
     /// The `lines` column (`[{sku, quantity, unit_price_cents?}]`), read without Codable.
     static func lines(fromJSON bytes: [UInt8]) throws -> [Line] {
-        guard case .array(let items) = try JSONValue.parse(bytes) else { throw UnknownValue(column: "lines", value: "not an array") }
+        guard case .array(let items) = try JSONValue.parse(bytes) else {
+            throw UnknownValue(column: "lines", value: "not an array")
+        }
         return try items.map { item in
             guard case .string(let sku)? = item["sku"], case .integer(let quantity)? = item["quantity"] else {
                 throw UnknownValue(column: "lines", value: String(decoding: item.encoded(), as: UTF8.self))
@@ -114,7 +117,8 @@ public struct OrderRow: Sendable, Hashable {
     /// writes every order); times as PostgreSQL stores them, so a row read back is equal.
     var record: JSONValue {
         .object([
-            .init("id", .string(id.canonicalText)), .init("customer_id", .string(customerId)), .init("status", .string(status.rawValue)),
+            .init("id", .string(id.canonicalText)), .init("customer_id", .string(customerId)),
+            .init("status", .string(status.rawValue)),
             .init(
                 "lines",
                 .array(
@@ -123,9 +127,12 @@ public struct OrderRow: Sendable, Hashable {
                             [.init("sku", .string(line.sku)), .init("quantity", .integer(line.quantity))]
                                 + (line.unitPriceCents.map { [.init("unit_price_cents", .integer($0))] } ?? []))
                     })),
-            .init("total_cents", totalCents.map { .integer($0) } ?? .null), .init("payment_status", .string(paymentStatus.rawValue)),
-            .init("payment_reference", paymentReference.map { .string($0) } ?? .null), .init("reason", reason.map { .string($0) } ?? .null),
-            .init("created_at", .string(createdAt.postgresTimestampText)), .init("updated_at", .string(updatedAt.postgresTimestampText)),
+            .init("total_cents", totalCents.map { .integer($0) } ?? .null),
+            .init("payment_status", .string(paymentStatus.rawValue)),
+            .init("payment_reference", paymentReference.map { .string($0) } ?? .null),
+            .init("reason", reason.map { .string($0) } ?? .null),
+            .init("created_at", .string(createdAt.postgresTimestampText)),
+            .init("updated_at", .string(updatedAt.postgresTimestampText)),
             .init("version", .integer(version)), .init("position", .integer(Int(position))),
         ])
     }

@@ -124,7 +124,8 @@ public struct Projections: Sendable {
             WHERE sku IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: skus.sorted()))))
             """)
         {
-            let product = try JSONDecoder().decode(ProductRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
+            let product = try JSONDecoder().decode(
+                ProductRow.self, from: Data((try row.decode(0, as: String.self)).utf8))
             rows[product.sku] = product
         }
         let changed = Self.foldProducts(facts, into: &rows)

@@ -12,7 +12,8 @@ import Postgres
 /// events of one order in the order they happened.
 public struct ProjectorHandler: BatchHandler {
     public static let queue = QueueSpec(
-        name: "depot.projector", bindings: [.init(exchange: Exchanges.events, routingKey: "#")], singleActiveConsumer: true)
+        name: "depot.projector", bindings: [.init(exchange: Exchanges.events, routingKey: "#")],
+        singleActiveConsumer: true)
 
     let projections: Projections
 
@@ -33,7 +34,8 @@ public struct ProjectorHandler: BatchHandler {
         if let last = events.last {
             try await projections.checkpoint(last.position, on: connection)
             // How long the newest event took from its occurrence to the projections.
-            Timer(label: "depot_projection_delay_seconds").recordNanoseconds(Int64(max(0, Date().timeIntervalSince(last.occurredAt)) * 1e9))
+            Timer(label: "depot_projection_delay_seconds").recordNanoseconds(
+                Int64(max(0, Date().timeIntervalSince(last.occurredAt)) * 1e9))
             // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
             let keys = Set(events.map(\.correlationId)).union(prepared.skusMoved)
             let changed = keys.sorted().joined(separator: ",")
@@ -64,6 +66,8 @@ public struct ProjectorHandler: BatchHandler {
         }
         // And the projections' own reader, which a rebuild uses, must read it the same way.
         _ = try EventFacts(
-            StoredEvent(position: 0, id: message.id, type: message.type, correlationId: "", occurredAt: Date(), body: message.body))
+            StoredEvent(
+                position: 0, id: message.id, type: message.type, correlationId: "", occurredAt: Date(),
+                body: message.body))
     }
 }

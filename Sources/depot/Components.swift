@@ -16,16 +16,22 @@ struct All: AsyncParsableCommand {
     func run() async throws {
         let (settings, metrics) = try connection.processSettings()
         // Development convenience (docs/interface.md §2): without DEPOT_JWT_SECRET, make one up and say so.
-        let secret = settings.jwtSecret ?? (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let secret =
+            settings.jwtSecret ?? (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let generated = settings.jwtSecret == nil
         let edge = ProcessPlan.EdgePart(jwtSecret: secret) { url in
-            let token = (try? await TokenAuthority(secret: secret).issue(subject: "admin", role: .admin, ttl: .seconds(24 * 3600))) ?? "-"
+            let token =
+                (try? await TokenAuthority(secret: secret).issue(
+                    subject: "admin", role: .admin, ttl: .seconds(24 * 3600))) ?? "-"
             var lines = "edge:        \(url)  (API reference: \(url)/docs)\n"
-            if generated { lines += "jwt secret:  \(secret)  (generated; set DEPOT_JWT_SECRET to keep tokens across restarts)\n" }
+            if generated {
+                lines += "jwt secret:  \(secret)  (generated; set DEPOT_JWT_SECRET to keep tokens across restarts)\n"
+            }
             lines += "admin token: \(token)\n"
             FileHandle.standardOutput.write(Data(lines.utf8))
         }
-        try await ProcessPlan(components: Component.allCases, edge: edge).run(settings: settings, logger: Logger(label: "depot.all"), metrics: metrics)
+        try await ProcessPlan(components: Component.allCases, edge: edge).run(
+            settings: settings, logger: Logger(label: "depot.all"), metrics: metrics)
     }
 }
 
@@ -44,19 +50,22 @@ extension ComponentCommand {
 }
 
 struct Edge: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The HTTP edge: commands in, projections out (DEPOT_HTTP_HOST/PORT).")
+    static let configuration = CommandConfiguration(
+        abstract: "The HTTP edge: commands in, projections out (DEPOT_HTTP_HOST/PORT).")
 
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
         let (settings, metrics) = try connection.processSettings()
         guard let secret = settings.jwtSecret else {
-            throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "the edge needs an HS256 key to verify bearer tokens")
+            throw ConfigurationError(
+                setting: "DEPOT_JWT_SECRET", problem: "the edge needs an HS256 key to verify bearer tokens")
         }
         let edge = ProcessPlan.EdgePart(jwtSecret: secret) { url in
             Logger(label: "depot.edge").info("edge listening", metadata: ["url": "\(url)"])
         }
-        try await ProcessPlan(components: [], edge: edge).run(settings: settings, logger: Logger(label: "depot.edge"), metrics: metrics)
+        try await ProcessPlan(components: [], edge: edge).run(
+            settings: settings, logger: Logger(label: "depot.edge"), metrics: metrics)
     }
 }
 
@@ -67,7 +76,8 @@ struct Orders: ComponentCommand {
 }
 
 struct Inventory: ComponentCommand {
-    static let configuration = CommandConfiguration(abstract: "The inventory service: products and stock (queue depot.inventory).")
+    static let configuration = CommandConfiguration(
+        abstract: "The inventory service: products and stock (queue depot.inventory).")
     static let component = Component.inventory
     @OptionGroup var connection: ConnectionOptions
 }
@@ -79,7 +89,8 @@ struct Payments: ComponentCommand {
 }
 
 struct Projector: ComponentCommand {
-    static let configuration = CommandConfiguration(abstract: "The event log and the projections (queue depot.projector).")
+    static let configuration = CommandConfiguration(
+        abstract: "The event log and the projections (queue depot.projector).")
     static let component = Component.projector
     @OptionGroup var connection: ConnectionOptions
 }
@@ -96,12 +107,14 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let settings = try connection.settings()
         let logger = Logger(label: "depot.migrate")
-        let pool = try await Connections.postgres(settings, maxConnections: 1, applicationName: "depot-migrate", logger: logger)
+        let pool = try await Connections.postgres(
+            settings, maxConnections: 1, applicationName: "depot-migrate", logger: logger)
         do {
             let migrator = Migrator(pool: pool)
             let applied = try await migrator.migrate { print($0) }
             let version = try await migrator.currentVersion()
-            print(applied.isEmpty ? "schema is up to date (version \(version))" : "schema upgraded to version \(version)")
+            print(
+                applied.isEmpty ? "schema is up to date (version \(version))" : "schema upgraded to version \(version)")
             await pool.shutdown()
         } catch {
             await pool.shutdown()
@@ -112,7 +125,9 @@ struct Migrate: AsyncParsableCommand {
         let amqp = try await Connections.amqp(settings, logger: logger)
         do {
             let declared = try await Component.declareTopology(settings: settings, on: amqp)
-            print("topology declared: exchanges \(declared.exchanges.joined(separator: ", ")); queues \(declared.queues.joined(separator: ", "))")
+            print(
+                "topology declared: exchanges \(declared.exchanges.joined(separator: ", ")); queues \(declared.queues.joined(separator: ", "))"
+            )
             await amqp.close()
         } catch {
             await amqp.close()
@@ -133,7 +148,8 @@ struct Token: AsyncParsableCommand {
     func run() async throws {
         let settings = try connection.settings()
         guard let secret = settings.jwtSecret else {
-            throw ConfigurationError(setting: "DEPOT_JWT_SECRET", problem: "needed to sign tokens; use the edge's secret")
+            throw ConfigurationError(
+                setting: "DEPOT_JWT_SECRET", problem: "needed to sign tokens; use the edge's secret")
         }
         guard let role = Caller.Role(rawValue: role) else { throw ValidationError("--role must be customer or admin") }
         guard !sub.isEmpty else { throw ValidationError("--sub must not be empty") }

@@ -28,36 +28,52 @@ struct ReplayProjections: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try connection.settings()
-        try await Connections.withPostgres(settings, maxConnections: 2, applicationName: "depot-replay", logger: Logger(label: "depot.replay")) { pool in
-        let rebuild: ProjectionRebuild
-        if let fromPosition, fromPosition < 1 { throw ValidationError("--from-position must be 1 or more") }
-        do { rebuild = try ProjectionRebuild(pool: pool, projections: projection, fromPosition: fromPosition) } catch let error as PostgresError {
-            throw ValidationError(error.message)
-        }
-        let reporter = ProgressReporter(label: dryRun ? "rebuilding aside (dry run)" : "rebuilding")
-        do {
-            if dryRun {
-                let differences = try await rebuild.dryRun { reporter.report($0) }
-                reporter.finish()
-                for difference in differences {
-                    print("\(difference.table): \(difference.added) added, \(difference.removed) removed, \(difference.different) different")
-                    for sample in difference.samples { print("  " + sample.replacingOccurrences(of: "\n", with: "\n  ")) }
-                }
-                let total = differences.reduce(0) { $0 + $1.added + $1.removed + $1.different }
-                print(total == 0 ? "no differences: the live projections equal a rebuild from the log" : "\(total) rows differ; run without --dry-run to replace them")
-                if total > 0 { throw ExitCode(1) }
-            } else {
-                let position = try await rebuild.run { reporter.report($0) }
-                reporter.finish()
-                print("rebuilt \(rebuild.projectionNames.joined(separator: ", ")) up to log position \(position) and switched over")
+        try await Connections.withPostgres(
+            settings, maxConnections: 2, applicationName: "depot-replay", logger: Logger(label: "depot.replay")
+        ) { pool in
+            let rebuild: ProjectionRebuild
+            if let fromPosition, fromPosition < 1 { throw ValidationError("--from-position must be 1 or more") }
+            do {
+                rebuild = try ProjectionRebuild(pool: pool, projections: projection, fromPosition: fromPosition)
+            } catch let error as PostgresError {
+                throw ValidationError(error.message)
             }
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            reporter.finish()
-            FileHandle.standardError.write(Data("depot replay projections: \(String(reflecting: error))\nnothing was switched; the live projections are unchanged. Fix the cause and run it again.\n".utf8))
-            throw ExitCode(1)
-        }
+            let reporter = ProgressReporter(label: dryRun ? "rebuilding aside (dry run)" : "rebuilding")
+            do {
+                if dryRun {
+                    let differences = try await rebuild.dryRun { reporter.report($0) }
+                    reporter.finish()
+                    for difference in differences {
+                        print(
+                            "\(difference.table): \(difference.added) added, \(difference.removed) removed, \(difference.different) different"
+                        )
+                        for sample in difference.samples {
+                            print("  " + sample.replacingOccurrences(of: "\n", with: "\n  "))
+                        }
+                    }
+                    let total = differences.reduce(0) { $0 + $1.added + $1.removed + $1.different }
+                    print(
+                        total == 0
+                            ? "no differences: the live projections equal a rebuild from the log"
+                            : "\(total) rows differ; run without --dry-run to replace them")
+                    if total > 0 { throw ExitCode(1) }
+                } else {
+                    let position = try await rebuild.run { reporter.report($0) }
+                    reporter.finish()
+                    print(
+                        "rebuilt \(rebuild.projectionNames.joined(separator: ", ")) up to log position \(position) and switched over"
+                    )
+                }
+            } catch let error as ExitCode {
+                throw error
+            } catch {
+                reporter.finish()
+                FileHandle.standardError.write(
+                    Data(
+                        "depot replay projections: \(String(reflecting: error))\nnothing was switched; the live projections are unchanged. Fix the cause and run it again.\n"
+                            .utf8))
+                throw ExitCode(1)
+            }
         }
     }
 }
@@ -85,7 +101,8 @@ final class ProgressReporter: @unchecked Sendable {
                 let width = 30
                 let filled = Int(fraction * Double(width))
                 let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-                FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(Int(fraction * 100))% \(numbers)\u{1B}[K".utf8))
+                FileHandle.standardError.write(
+                    Data("\r\(label) [\(bar)] \(Int(fraction * 100))% \(numbers)\u{1B}[K".utf8))
             } else {
                 FileHandle.standardError.write(Data("\(label): \(Int(fraction * 100))% \(numbers)\n".utf8))
             }
@@ -95,7 +112,10 @@ final class ProgressReporter: @unchecked Sendable {
     func finish() {
         lock.withLock {
             if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-            if let last { FileHandle.standardError.write(Data("\(label): \(last.done) events at \(Int(last.eventsPerSecond)) events/s\n".utf8)) }
+            if let last {
+                FileHandle.standardError.write(
+                    Data("\(label): \(last.done) events at \(Int(last.eventsPerSecond)) events/s\n".utf8))
+            }
         }
     }
 }
@@ -123,36 +143,49 @@ struct ReplayPublish: AsyncParsableCommand {
         let settings = try connection.settings()
         func time(_ text: String?, _ name: String) throws -> Date? {
             guard let text else { return nil }
-            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) ?? Date.ISO8601FormatStyle().parse(text) {
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+                ?? Date.ISO8601FormatStyle().parse(text)
+            {
                 return date
             }
             throw ValidationError("--\(name) must be an RFC 3339 time such as 2026-11-24T10:00:00Z")
         }
         let filter = EventRepublisher.Filter(
-            typePattern: type, fromPosition: fromPosition, toPosition: toPosition, since: try time(since, "since"), until: try time(until, "until"),
+            typePattern: type, fromPosition: fromPosition, toPosition: toPosition, since: try time(since, "since"),
+            until: try time(until, "until"),
             orderId: order?.lowercased())
-        try await Connections.withPostgres(settings, maxConnections: 1, applicationName: "depot-replay", logger: Logger(label: "depot.replay")) { pool in
-        let republisher = EventRepublisher(pool: pool)
-        let matching = try await republisher.count(filter)
-        if dryRun {
-            print("\(matching) events would be sent to \(queue)")
-            return
-        }
-        try await Connections.withAMQP(settings, logger: Logger(label: "depot.replay")) { amqp in
-        guard (try? await amqp.inspectQueue(queue)) != nil else {
-            FileHandle.standardError.write(Data("depot replay publish: queue \(queue) does not exist; declare and bind it first (or check the name with depot status)\n".utf8))
-            throw ExitCode(1)
-        }
-        do {
-            let sent = try await republisher.publish(filter, to: queue, amqp: amqp) { sent in
-                FileHandle.standardError.write(Data("sent \(sent)/\(matching)\n".utf8))
+        try await Connections.withPostgres(
+            settings, maxConnections: 1, applicationName: "depot-replay", logger: Logger(label: "depot.replay")
+        ) { pool in
+            let republisher = EventRepublisher(pool: pool)
+            let matching = try await republisher.count(filter)
+            if dryRun {
+                print("\(matching) events would be sent to \(queue)")
+                return
             }
-            print("sent \(sent) events to \(queue), each confirmed by the broker; consumers with an inbox skip the ones they have handled")
-        } catch {
-            FileHandle.standardError.write(Data("depot replay publish: \(String(reflecting: error))\nevents sent before the failure stay sent; running the same command again is safe.\n".utf8))
-            throw ExitCode(1)
-        }
-        }
+            try await Connections.withAMQP(settings, logger: Logger(label: "depot.replay")) { amqp in
+                guard (try? await amqp.inspectQueue(queue)) != nil else {
+                    FileHandle.standardError.write(
+                        Data(
+                            "depot replay publish: queue \(queue) does not exist; declare and bind it first (or check the name with depot status)\n"
+                                .utf8))
+                    throw ExitCode(1)
+                }
+                do {
+                    let sent = try await republisher.publish(filter, to: queue, amqp: amqp) { sent in
+                        FileHandle.standardError.write(Data("sent \(sent)/\(matching)\n".utf8))
+                    }
+                    print(
+                        "sent \(sent) events to \(queue), each confirmed by the broker; consumers with an inbox skip the ones they have handled"
+                    )
+                } catch {
+                    FileHandle.standardError.write(
+                        Data(
+                            "depot replay publish: \(String(reflecting: error))\nevents sent before the failure stay sent; running the same command again is safe.\n"
+                                .utf8))
+                    throw ExitCode(1)
+                }
+            }
         }
     }
 }

@@ -28,9 +28,11 @@ struct AMQPEndpointTests {
         #expect(endpoints.map(\.port) == [1, 2, 5672])
     }
 
-    @Test("bad URLs are refused with a reason", arguments: [
-        "http://h", "amqp://", "amqp://h:notaport", "amqp://h:70000", "amqp://h/%zz", "amqps://h", "", " , ",
-    ])
+    @Test(
+        "bad URLs are refused with a reason",
+        arguments: [
+            "http://h", "amqp://", "amqp://h:notaport", "amqp://h:70000", "amqp://h/%zz", "amqps://h", "", " , ",
+        ])
     func invalid(url: String) {
         #expect(throws: AMQPError.self) { try AMQPEndpoint.list(url) }
     }

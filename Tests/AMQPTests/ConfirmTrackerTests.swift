@@ -1,5 +1,6 @@
-@testable import AMQP
 import Testing
+
+@testable import AMQP
 
 @Suite("ConfirmTracker")
 struct ConfirmTrackerTests {
@@ -33,7 +34,10 @@ struct ConfirmTrackerTests {
         let settled = tracker.nacked(tag: 2, multiple: true)
         #expect(names(settled) == ["m1", "m2"])
         #expect(settled.allSatisfy { if case .nacked = $0.1 { true } else { false } })
-        if case .confirmed = tracker.acked(tag: 3, multiple: false).first?.1 {} else { Issue.record("m3 should be confirmed") }
+        if case .confirmed = tracker.acked(tag: 3, multiple: false).first?.1 {
+        } else {
+            Issue.record("m3 should be confirmed")
+        }
     }
 
     @Test("a basic.return marks the matching mandatory publish, whose ack then reports it unroutable")

@@ -1,18 +1,22 @@
-@testable import DepotApp
 import Testing
+
+@testable import DepotApp
 
 @Suite("Connection budget")
 struct ConnectionBudgetTests {
     @Test("by default a worker or an edge holds 8 connections, listeners included, and depot all 40")
     func defaults() throws {
         for component in Component.allCases {
-            let budget = try ConnectionBudget.plan(components: [component], edge: false, separateReadURL: false, size: nil)
+            let budget = try ConnectionBudget.plan(
+                components: [component], edge: false, separateReadURL: false, size: nil)
             #expect(budget.total == 8)
             #expect(budget.primary + budget.listeners + budget.read + budget.provider == 8, "\(component): \(budget)")
         }
         let edge = try ConnectionBudget.plan(components: [], edge: true, separateReadURL: true, size: nil)
-        #expect(edge.total == 8 && edge.listeners == 1 && edge.read >= 1 && edge.primary + edge.read + edge.listeners == 8)
-        let all = try ConnectionBudget.plan(components: Component.allCases, edge: true, separateReadURL: false, size: nil)
+        #expect(
+            edge.total == 8 && edge.listeners == 1 && edge.read >= 1 && edge.primary + edge.read + edge.listeners == 8)
+        let all = try ConnectionBudget.plan(
+            components: Component.allCases, edge: true, separateReadURL: false, size: nil)
         #expect(all.total == 40 && all.read == 0 && all.primary + all.listeners + all.provider == 40)
     }
 
@@ -20,7 +24,10 @@ struct ConnectionBudgetTests {
     func stockServerFits() throws {
         var total = 0
         for component in Component.allCases {
-            total += 2 * (try ConnectionBudget.plan(components: [component], edge: false, separateReadURL: false, size: nil).total)
+            total +=
+                2
+                * (try ConnectionBudget.plan(components: [component], edge: false, separateReadURL: false, size: nil)
+                    .total)
         }
         total += 2 * (try ConnectionBudget.plan(components: [], edge: true, separateReadURL: true, size: nil).total)
         #expect(total == 80)
@@ -68,7 +75,9 @@ struct ProcessPlanTests {
     func readPool() throws {
         let edge = ProcessPlan.EdgePart(jwtSecret: String(repeating: "k", count: 32))
         let same = try Settings.resolve(environment: [:])
-        let replica = try Settings.resolve(environment: ["DEPOT_DATABASE_READ_URL": "postgres://depot@127.0.0.1:5433/depot"])
+        let replica = try Settings.resolve(environment: [
+            "DEPOT_DATABASE_READ_URL": "postgres://depot@127.0.0.1:5433/depot"
+        ])
         #expect(try ProcessPlan(components: [], edge: edge).budget(same).read == 0)
         #expect(try ProcessPlan(components: [], edge: edge).budget(replica).read > 0)
         #expect(try ProcessPlan(components: [.orders]).budget(replica).read == 0)

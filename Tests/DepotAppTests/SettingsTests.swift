@@ -24,13 +24,17 @@ struct SettingsTests {
         #expect(settings.logLevel == .debug)
     }
 
-    @Test("each bad value names its variable", arguments: [
-        ("DEPOT_AMQP_URL", "http://nope"), ("DEPOT_DATABASE_URL", "mysql://x"), ("DEPOT_DATABASE_READ_URL", "x"),
-        ("DEPOT_HTTP_PORT", "eighty"), ("DEPOT_LOG_LEVEL", "loud"), ("DEPOT_LOG_FORMAT", "xml"), ("DEPOT_PREFETCH", "0"),
-        ("DEPOT_CONFIRM_TIMEOUT", "5 parsecs"), ("DEPOT_ADMIN_PORT", "-1"), ("DEPOT_QUEUE_TYPE", "stream"),
-        ("DEPOT_DATABASE_POOL_SIZE", "0"), ("DEPOT_DATABASE_POOL_SIZE", "lots"),
-        ("DEPOT_PAYMENT_TIMEOUT", "soon"), ("DEPOT_RATE_LIMIT", "100"), ("DEPOT_RATE_LIMIT", "5/s,burst=0"), ("DEPOT_JWT_SECRET", "short"),
-    ])
+    @Test(
+        "each bad value names its variable",
+        arguments: [
+            ("DEPOT_AMQP_URL", "http://nope"), ("DEPOT_DATABASE_URL", "mysql://x"), ("DEPOT_DATABASE_READ_URL", "x"),
+            ("DEPOT_HTTP_PORT", "eighty"), ("DEPOT_LOG_LEVEL", "loud"), ("DEPOT_LOG_FORMAT", "xml"),
+            ("DEPOT_PREFETCH", "0"),
+            ("DEPOT_CONFIRM_TIMEOUT", "5 parsecs"), ("DEPOT_ADMIN_PORT", "-1"), ("DEPOT_QUEUE_TYPE", "stream"),
+            ("DEPOT_DATABASE_POOL_SIZE", "0"), ("DEPOT_DATABASE_POOL_SIZE", "lots"),
+            ("DEPOT_PAYMENT_TIMEOUT", "soon"), ("DEPOT_RATE_LIMIT", "100"), ("DEPOT_RATE_LIMIT", "5/s,burst=0"),
+            ("DEPOT_JWT_SECRET", "short"),
+        ])
     func badValue(variable: String, value: String) {
         do {
             _ = try Settings.resolve(environment: [variable: value])

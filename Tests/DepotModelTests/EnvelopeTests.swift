@@ -35,16 +35,18 @@ struct EnvelopeTests {
         #expect(back.occurredAt == envelope.occurredAt)
     }
 
-    @Test("each kind of poison body gets its own reason", arguments: [
-        ("not json at all", EnvelopeError.Kind.malformed),
-        (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed"}"#, .malformed),
-        (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.teleported","version":1}"#, .unknownType),
-        (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed","version":2}"#, .unsupportedVersion),
-        (
-            #"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed","version":1,"occurred_at":"2025-11-24T16:00:00Z","correlation_id":"o","causation_id":null,"data":{"customer_id":5,"lines":[]}}"#,
-            .invalidData
-        ),
-    ])
+    @Test(
+        "each kind of poison body gets its own reason",
+        arguments: [
+            ("not json at all", EnvelopeError.Kind.malformed),
+            (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed"}"#, .malformed),
+            (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.teleported","version":1}"#, .unknownType),
+            (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed","version":2}"#, .unsupportedVersion),
+            (
+                #"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed","version":1,"occurred_at":"2025-11-24T16:00:00Z","correlation_id":"o","causation_id":null,"data":{"customer_id":5,"lines":[]}}"#,
+                .invalidData
+            ),
+        ])
     func poison(body: String, kind: EnvelopeError.Kind) {
         do {
             _ = try EnvelopeCodec.decode(Array(body.utf8), as: Placed.self)
@@ -88,12 +90,15 @@ struct CanonicalUUIDTests {
         let causation = UUID()
         let envelope = Envelope(
             type: .stockReserved, correlationId: order.canonicalText, causationId: causation,
-            data: PricedOrder(orderId: order, lines: [PricedLine(sku: "A-1", quantity: 1, unitPriceCents: 5)], totalCents: 5))
+            data: PricedOrder(
+                orderId: order, lines: [PricedLine(sku: "A-1", quantity: 1, unitPriceCents: 5)], totalCents: 5))
         let text = String(decoding: try EnvelopeCodec.encode(envelope), as: UTF8.self)
         #expect(text.contains(#""id":"\#(envelope.id.canonicalText)""#))
         #expect(text.contains(#""causation_id":"\#(causation.canonicalText)""#))
         #expect(text.contains(#""order_id":"\#(order.canonicalText)""#))
-        #expect(!text.contains(order.uuidString) && !text.contains(causation.uuidString) && !text.contains(envelope.id.uuidString))
+        #expect(
+            !text.contains(order.uuidString) && !text.contains(causation.uuidString)
+                && !text.contains(envelope.id.uuidString))
         // Read back with the ids in upper case: input is case-insensitive.
         let shouted = text.replacingOccurrences(of: order.canonicalText, with: order.uuidString)
             .replacingOccurrences(of: envelope.id.canonicalText, with: envelope.id.uuidString)

@@ -9,24 +9,34 @@ struct JSONReadableTests {
         return String((0..<Int.random(in: 0...12)).map { _ in alphabet.randomElement()! })
     }
 
-    static func lines() -> [OrderLine] { (0..<Int.random(in: 0...4)).map { _ in OrderLine(sku: randomText(), quantity: Int.random(in: -5...Int.max)) } }
+    static func lines() -> [OrderLine] {
+        (0..<Int.random(in: 0...4)).map { _ in OrderLine(sku: randomText(), quantity: Int.random(in: -5...Int.max)) }
+    }
 
     /// Every payload the projections read: written by the envelope codec, read back by hand, equal.
     @Test("every projected payload reads back equal to what the codec wrote", arguments: 0..<200)
     func payloadsRoundTrip(_ seed: Int) throws {
         func check<P: Codable & Sendable & Hashable & JSONReadable>(_ type: MessageType, _ payload: P) throws {
-            let body = try EnvelopeCodec.encode(Envelope(type: type, correlationId: "c", causationId: nil, data: payload))
+            let body = try EnvelopeCodec.encode(
+                Envelope(type: type, correlationId: "c", causationId: nil, data: payload))
             #expect(try EnvelopeCodec.readData(body, as: P.self) == payload)
         }
         let id = UUID()
         try check(.orderPlaced, OrderPlaced(orderId: id, customerId: Self.randomText(), lines: Self.lines()))
-        let priced = (0..<Int.random(in: 0...4)).map { _ in PricedLine(sku: Self.randomText(), quantity: .random(in: 1...9), unitPriceCents: .random(in: Int.min...Int.max)) }
+        let priced = (0..<Int.random(in: 0...4)).map { _ in
+            PricedLine(
+                sku: Self.randomText(), quantity: .random(in: 1...9), unitPriceCents: .random(in: Int.min...Int.max))
+        }
         try check(.stockReserved, PricedOrder(orderId: id, lines: priced, totalCents: .random(in: 0...1_000_000)))
         try check(.stockReleased, StockReleased(orderId: id, lines: Self.lines()))
         try check(.paymentSettled, PaymentSettled(orderId: id, amountCents: 5, reference: Self.randomText()))
         try check(.orderCancelled, OrderReason(orderId: id, reason: Self.randomText()))
-        try check(.productCreated, ProductCreated(sku: Self.randomText(), name: Self.randomText(), priceCents: 1, stock: .random(in: 0...100)))
-        try check(.productUpdated, ProductUpdated(sku: Self.randomText(), name: Self.randomText(), priceCents: .random(in: 0...100)))
+        try check(
+            .productCreated,
+            ProductCreated(sku: Self.randomText(), name: Self.randomText(), priceCents: 1, stock: .random(in: 0...100)))
+        try check(
+            .productUpdated,
+            ProductUpdated(sku: Self.randomText(), name: Self.randomText(), priceCents: .random(in: 0...100)))
         try check(.stockAdjusted, StockAdjusted(sku: "s", delta: .random(in: -100...100), available: 3))
     }
 
@@ -71,7 +81,9 @@ struct JSONReadableTests {
             case 5: return .array((0..<Int.random(in: 0...3)).map { _ in random(depth + 1) })
             default:
                 // Unique keys: a JSON object with a repeated key has no single meaning.
-                return .object((0..<Int.random(in: 0...3)).map { index in .init("k\(index)\(Self.randomText())", random(depth + 1)) })
+                return .object(
+                    (0..<Int.random(in: 0...3)).map { index in .init("k\(index)\(Self.randomText())", random(depth + 1))
+                    })
             }
         }
         let value = random(0)
@@ -80,10 +92,12 @@ struct JSONReadableTests {
         _ = try JSONSerialization.jsonObject(with: Data(text), options: .fragmentsAllowed)
     }
 
-    @Test("malformed documents are errors naming where, never a crash", arguments: [
-        "", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[01]", "[1.]", "[-]", "[1e]", "\"abc", "\"\\x\"", "\"\\u12\"",
-        "\"\\ud800\"", "\"\\udc00x\"", "\"a\u{1}b\"", "tru", "nul", "[1] 2", "{\"a\":1}}", "[\"\\",
-    ])
+    @Test(
+        "malformed documents are errors naming where, never a crash",
+        arguments: [
+            "", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[01]", "[1.]", "[-]", "[1e]", "\"abc", "\"\\x\"", "\"\\u12\"",
+            "\"\\ud800\"", "\"\\udc00x\"", "\"a\u{1}b\"", "tru", "nul", "[1] 2", "{\"a\":1}}", "[\"\\",
+        ])
     func malformed(_ document: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(document.utf8)) }
     }
@@ -91,7 +105,10 @@ struct JSONReadableTests {
     @Test("invalid UTF-8 and deep nesting are refused")
     func hostile() {
         #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
-        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8)) }
+        #expect(throws: JSONParseError.self) {
+            try JSONValue.parse(
+                Array((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8))
+        }
     }
 
     @Test("a missing field, a null or a wrong type is invalid data naming the field")

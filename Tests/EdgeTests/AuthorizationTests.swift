@@ -13,7 +13,10 @@ struct AuthorizationTests {
     func invalidTokens() async throws {
         let edge = try await EdgeHarness()
         let rejected: [(String, String)] = [
-            ("wrong signature", try await EdgeHarness.forgedToken(role: "admin", secret: String(repeating: "another-secret-", count: 5))),
+            (
+                "wrong signature",
+                try await EdgeHarness.forgedToken(role: "admin", secret: String(repeating: "another-secret-", count: 5))
+            ),
             ("alg none", try await EdgeHarness.forgedToken(role: "admin", alg: "none")),
             ("HS512", try await EdgeHarness.forgedToken(role: "admin", alg: "HS512")),
             ("expired", try await EdgeHarness.forgedToken(role: "admin", expiresIn: -60)),
@@ -47,7 +50,8 @@ struct AuthorizationTests {
         let customer = try await edge.token()
         try await edge.test { client in
             for (method, uri, body) in [
-                ("POST", "/v1/products", #"{"sku":"a","name":"A","price_cents":1,"stock":1}"#), ("PATCH", "/v1/products/mug", #"{"name":"x"}"#),
+                ("POST", "/v1/products", #"{"sku":"a","name":"A","price_cents":1,"stock":1}"#),
+                ("PATCH", "/v1/products/mug", #"{"name":"x"}"#),
                 ("DELETE", "/v1/products/mug", nil), ("POST", "/v1/products/mug/stock", #"{"delta":1}"#),
             ] {
                 let reply = try await client.send(.init(method)!, uri, token: customer, json: body)
@@ -69,12 +73,15 @@ struct AuthorizationTests {
         let admin = try await edge.admin()
         let id = order.id.canonicalText
         try await edge.test { client in
-            for (method, uri) in [("GET", "/v1/orders/\(id)"), ("GET", "/v1/orders/\(id)/events"), ("POST", "/v1/orders/\(id)/cancel")] {
+            for (method, uri) in [
+                ("GET", "/v1/orders/\(id)"), ("GET", "/v1/orders/\(id)/events"), ("POST", "/v1/orders/\(id)/cancel"),
+            ] {
                 let reply = try await client.send(.init(method)!, uri, token: bob)
                 #expect(reply.status == 404 && reply.isProblem, "\(method) \(uri)")
             }
             #expect(try await client.send(.get, "/v1/orders/\(id)", token: alice).status == 200)
-            #expect(try await client.send(.get, "/v1/orders/\(id.uppercased())", token: alice).status == 200)  // any spelling
+            // Any spelling.
+            #expect(try await client.send(.get, "/v1/orders/\(id.uppercased())", token: alice).status == 200)
             #expect(try await client.send(.get, "/v1/orders/\(id)", token: admin).status == 200)
             #expect(try await client.send(.get, "/v1/orders/\(UUID().canonicalText)", token: admin).status == 404)
             #expect(try await client.send(.get, "/v1/orders/not-a-uuid", token: admin).status == 404)
@@ -83,7 +90,9 @@ struct AuthorizationTests {
             #expect(try await (client.send(.get, "/v1/orders", token: bob).json["items"] as? [Any])?.count == 0)
             #expect(try await client.send(.get, "/v1/orders?customer_id=alice", token: bob).status == 403)
             #expect(try await client.send(.get, "/v1/orders?customer_id=bob", token: bob).status == 200)
-            #expect(try await (client.send(.get, "/v1/orders?customer_id=alice", token: admin).json["items"] as? [Any])?.count == 1)
+            #expect(
+                try await (client.send(.get, "/v1/orders?customer_id=alice", token: admin).json["items"] as? [Any])?
+                    .count == 1)
         }
         #expect(edge.publisher.published.isEmpty)
     }

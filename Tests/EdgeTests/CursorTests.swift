@@ -15,7 +15,8 @@ struct CursorTests {
         }
         let at = Date(timeIntervalSince1970: 1_800_000_000.123456)
         let order = OrderRow(
-            id: UUID(), customerId: "alice", status: .pending, lines: [], totalCents: nil, paymentStatus: .none, paymentReference: nil,
+            id: UUID(), customerId: "alice", status: .pending, lines: [], totalCents: nil, paymentStatus: .none,
+            paymentReference: nil,
             reason: nil, createdAt: at, updatedAt: at, version: 1, position: 1)
         let cursor = Cursor.order(after: order)
         #expect(cursor.count == 32)
@@ -30,20 +31,27 @@ struct CursorTests {
     func base64url() {
         for length in 0..<20 {
             let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 250) }
-            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
             #expect(Cursor.encode(bytes) == expected)
             #expect(Cursor.decode(Substring(expected)) == bytes)
         }
     }
 
-    @Test("the document's patterns are the cursors' shapes, and the edge takes every string of that shape and nothing else")
+    @Test(
+        "the document's patterns are the cursors' shapes, and the edge takes every string of that shape and nothing else"
+    )
     func patternsAreExact() throws {
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.bytes)) as? [String: Any])
-        let parameters = try #require((document["components"] as? [String: Any])?["parameters"] as? [String: [String: Any]])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.bytes)) as? [String: Any])
+        let parameters = try #require(
+            (document["components"] as? [String: Any])?["parameters"] as? [String: [String: Any]])
         let products = try #require(parameters["ProductsAfter"]?["schema"] as? [String: Any])
         let orders = try #require(parameters["OrdersAfter"]?["schema"] as? [String: Any])
-        #expect(products["pattern"] as? String == Cursor.productPattern && products["maxLength"] as? Int == Cursor.productMaxLength)
+        #expect(
+            products["pattern"] as? String == Cursor.productPattern
+                && products["maxLength"] as? Int == Cursor.productMaxLength)
         #expect(orders["pattern"] as? String == Cursor.orderPattern && orders["maxLength"] == nil)
 
         let productRegex = try NSRegularExpression(pattern: Cursor.productPattern)
@@ -58,7 +66,9 @@ struct CursorTests {
             let length = round < 100 ? round % 40 : Int.random(in: 0...40, using: &generator)
             var text = String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
             if round % 5 == 4, !text.isEmpty {
-                text.insert(others.randomElement(using: &generator)!, at: text.index(text.startIndex, offsetBy: Int.random(in: 0..<text.count)))
+                text.insert(
+                    others.randomElement(using: &generator)!,
+                    at: text.index(text.startIndex, offsetBy: Int.random(in: 0..<text.count)))
             }
             let product = (try? Cursor.productKey(Substring(text))) != nil
             #expect(product == matches(productRegex, text), "products after=\(text.debugDescription)")

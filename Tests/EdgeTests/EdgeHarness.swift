@@ -27,7 +27,8 @@ struct EdgeHarness {
         var logger = Logger(label: "edge-test")
         logger.logLevel = .error
         // Never run as a service here: tests announce the projector's changes with `waiters.changed`.
-        waiters = ProjectionWaiters(listenConfiguration: try PostgresConfiguration(url: "postgres://nobody@127.0.0.1:1/none"), logger: logger)
+        waiters = ProjectionWaiters(
+            listenConfiguration: try PostgresConfiguration(url: "postgres://nobody@127.0.0.1:1/none"), logger: logger)
         authority = await TokenAuthority(secret: Self.secret)
         self.rateLimit = rateLimit
         self.confirmTimeout = confirmTimeout
@@ -39,8 +40,10 @@ struct EdgeHarness {
         let listen = try PostgresConfiguration(url: "postgres://nobody@127.0.0.1:1/none")
         let router = EdgeServer.router(
             configuration: EdgeConfiguration(
-                host: "127.0.0.1", port: 0, confirmTimeout: confirmTimeout, rateLimit: rateLimit, listenConfiguration: listen),
-            publisher: publisher, projections: projections, idempotency: idempotency, authority: authority, waiters: waiters, metrics: metrics)
+                host: "127.0.0.1", port: 0, confirmTimeout: confirmTimeout, rateLimit: rateLimit,
+                listenConfiguration: listen),
+            publisher: publisher, projections: projections, idempotency: idempotency, authority: authority,
+            waiters: waiters, metrics: metrics)
         let app = Application(router: router, logger: logger)
         try await app.test(.router) { client in try await body(Client(client: client)) }
     }
@@ -53,7 +56,8 @@ struct EdgeHarness {
 
     /// A token with any claims (missing ones left out), signed with HS256 (or `alg`) and `secret`.
     static func forgedToken(
-        sub: String? = "alice", role: String? = "customer", expiresIn: TimeInterval = 3600, alg: String = "HS256", secret: String = secret
+        sub: String? = "alice", role: String? = "customer", expiresIn: TimeInterval = 3600, alg: String = "HS256",
+        secret: String = secret
     ) async throws -> String {
         struct Claims: JWTPayload {
             var sub: SubjectClaim?
@@ -63,7 +67,8 @@ struct EdgeHarness {
         }
         let claims = Claims(
             sub: sub.map(SubjectClaim.init(value:)), role: role,
-            exp: ExpirationClaim(value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + expiresIn).rounded(.down))))
+            exp: ExpirationClaim(
+                value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + expiresIn).rounded(.down))))
         if alg == "none" {
             let header = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URLEncodedString()
             return "\(header).\(try JSONEncoder().encode(claims).base64URLEncodedString())."
@@ -89,7 +94,8 @@ struct Client: Sendable {
         var fields: [String] { (json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String } }
         var isProblem: Bool {
             header("Content-Type") == "application/problem+json" && json["status"] as? Int == status
-                && json["type"] as? String == "https://depot.example/problems/\(status)" && json["title"] is String && json["detail"] is String
+                && json["type"] as? String == "https://depot.example/problems/\(status)" && json["title"] is String
+                && json["detail"] is String
         }
     }
 
@@ -105,7 +111,9 @@ struct Client: Sendable {
             fields[.contentType] = "application/json"
         }
         for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
-        let response = try await client.execute(uri: uri, method: method, headers: fields, body: bytes.map { ByteBuffer(bytes: $0) })
-        return Reply(status: Int(response.status.code), headers: response.headers, body: Array(response.body.readableBytesView))
+        let response = try await client.execute(
+            uri: uri, method: method, headers: fields, body: bytes.map { ByteBuffer(bytes: $0) })
+        return Reply(
+            status: Int(response.status.code), headers: response.headers, body: Array(response.body.readableBytesView))
     }
 }

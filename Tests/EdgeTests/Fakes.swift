@@ -39,7 +39,8 @@ final class FakePublisher: CommandPublishing {
 
     func publish<Payload>(_ envelope: Envelope<Payload>, traceparent: String?, timeout: Duration?) async throws {
         let message = Published(
-            type: envelope.type, correlationId: envelope.correlationId, body: try EnvelopeCodec.encode(envelope), traceparent: traceparent)
+            type: envelope.type, correlationId: envelope.correlationId, body: try EnvelopeCodec.encode(envelope),
+            traceparent: traceparent)
         let action: (@Sendable (Published) -> Void)? = try state.withLock { state in
             guard state.confirms else { throw Unconfirmed() }
             state.published.append(message)
@@ -83,7 +84,9 @@ final class FakeProjections: ProjectionReading {
     func product(_ sku: String) async throws -> ProductView? { try read(sku) { $0.products[sku] } }
 
     func products(after sku: String, limit: Int) async throws -> [ProductView] {
-        try read("products") { state in Array(state.products.values.filter { $0.sku > sku }.sorted { $0.sku < $1.sku }.prefix(limit)) }
+        try read("products") { state in
+            Array(state.products.values.filter { $0.sku > sku }.sorted { $0.sku < $1.sku }.prefix(limit))
+        }
     }
 
     func order(_ id: UUID) async throws -> OrderRow? { try read(id.canonicalText) { $0.orders[id] } }
@@ -96,7 +99,8 @@ final class FakeProjections: ProjectionReading {
             }
             return Array(
                 state.orders.values.filter { order in
-                    (query.customer == nil || order.customerId == query.customer) && (query.status == nil || order.status == query.status)
+                    (query.customer == nil || order.customerId == query.customer)
+                        && (query.status == nil || order.status == query.status)
                         && query.after.map { newestFirst(OrderRow.key($0), order) } ?? true
                 }.sorted(by: newestFirst).prefix(query.limit))
         }
@@ -111,27 +115,34 @@ extension OrderRow {
     /// A row holding only a sort key, to compare with (`FakeProjections.orders`).
     static func key(_ cursor: OrderCursor) -> OrderRow {
         OrderRow(
-            id: cursor.id, customerId: "", status: .pending, lines: [], totalCents: nil, paymentStatus: .none, paymentReference: nil,
+            id: cursor.id, customerId: "", status: .pending, lines: [], totalCents: nil, paymentStatus: .none,
+            paymentReference: nil,
             reason: nil, createdAt: cursor.createdAt, updatedAt: cursor.createdAt, version: 0, position: 0)
     }
 
     /// An order as the projector would have it.
     static func sample(
-        id: UUID = UUID(), customer: String = "alice", status: OrderStatus = .confirmed, createdAt: Date = Date(timeIntervalSince1970: 1_800_000_000.5)
+        id: UUID = UUID(), customer: String = "alice", status: OrderStatus = .confirmed,
+        createdAt: Date = Date(timeIntervalSince1970: 1_800_000_000.5)
     ) -> OrderRow {
         let priced = status != .pending && status != .rejected
         return OrderRow(
-            id: id, customerId: customer, status: status, lines: [.init(sku: "mug", quantity: 2, unitPriceCents: priced ? 1200 : nil)],
+            id: id, customerId: customer, status: status,
+            lines: [.init(sku: "mug", quantity: 2, unitPriceCents: priced ? 1200 : nil)],
             totalCents: priced ? 2400 : nil, paymentStatus: status == .confirmed ? .settled : .none,
-            paymentReference: status == .confirmed ? "sim_1" : nil, reason: status == .rejected || status == .cancelled ? "because" : nil,
+            paymentReference: status == .confirmed ? "sim_1" : nil,
+            reason: status == .rejected || status == .cancelled ? "because" : nil,
             createdAt: createdAt, updatedAt: createdAt + 1, version: status == .pending ? 1 : 5, position: 42)
     }
 }
 
 extension ProductView {
-    static func sample(_ sku: String = "mug", available: Int = 10, version: Int = 1, discontinued: Bool = false) -> ProductView {
+    static func sample(_ sku: String = "mug", available: Int = 10, version: Int = 1, discontinued: Bool = false)
+        -> ProductView
+    {
         ProductView(
-            sku: sku, name: "Mug", priceCents: 1200, stockAvailable: available, stockReserved: 0, discontinued: discontinued, version: version,
+            sku: sku, name: "Mug", priceCents: 1200, stockAvailable: available, stockReserved: 0,
+            discontinued: discontinued, version: version,
             updatedAt: Date(timeIntervalSince1970: 1_800_000_000.25))
     }
 }

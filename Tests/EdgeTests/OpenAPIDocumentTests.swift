@@ -26,7 +26,9 @@ struct OpenAPIDocumentTests {
     var operations: [(id: String, method: String, path: String, operation: Object)] {
         paths.flatMap { path, methods in
             methods.compactMap { method, value in
-                (value as? Object).map { (id: $0["operationId"] as? String ?? "", method: method.uppercased(), path: path, operation: $0) }
+                (value as? Object).map {
+                    (id: $0["operationId"] as? String ?? "", method: method.uppercased(), path: path, operation: $0)
+                }
             }
         }
     }
@@ -47,7 +49,8 @@ struct OpenAPIDocumentTests {
 
     @Test("the embedded document is Sources/Edge/openapi.json as it is now")
     func embeddedIsCurrent() throws {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Edge/openapi.json")
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../Sources/Edge/openapi.json")
         #expect(try Data(contentsOf: file) == Data(OpenAPIDocument.bytes))
         #expect(document["openapi"] as? String == "3.1.0")
     }
@@ -63,7 +66,9 @@ struct OpenAPIDocumentTests {
     @Test("every $ref resolves")
     func references() throws {
         let text = String(decoding: OpenAPIDocument.bytes, as: UTF8.self)
-        let references = text.components(separatedBy: "\"$ref\": \"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        let references = text.components(separatedBy: "\"$ref\": \"").dropFirst().map {
+            String($0.prefix { $0 != "\"" })
+        }
         #expect(references.count > 50)
         for reference in Set(references) {
             #expect(!resolve(["$ref": reference]).isEmpty, "\(reference) does not resolve")
@@ -86,7 +91,8 @@ struct OpenAPIDocumentTests {
                 for status in ["400", "413", "415"] { #expect(responses[status] != nil, "\(id) lacks \(status)") }
             }
             if method != "GET" { #expect(responses["202"] != nil && operation["security"] != nil, "\(id)") }
-            for (status, response) in responses where status.hasPrefix("4") || (status.hasPrefix("5") && path != "/readyz") {
+            for (status, response) in responses
+            where status.hasPrefix("4") || (status.hasPrefix("5") && path != "/readyz") {
                 let content = resolve(response)["content"] as? Object
                 #expect(content?.keys.sorted() == ["application/problem+json"], "\(id) \(status)")
                 #expect(resolve(response)["description"] as? String != nil, "\(id) \(status)")
@@ -102,7 +108,11 @@ struct OpenAPIDocumentTests {
         let responses = try #require(operation["responses"] as? [String: Object])
         for status in ["200", "202"] {
             let links = try #require(resolve(responses[status]!)["links"] as? [String: Object], "\(status)")
-            #expect(links.values.contains { $0["operationId"] as? String == "getProduct" && ($0["parameters"] as? [String: String])?["sku"] == "$request.path.sku" })
+            #expect(
+                links.values.contains {
+                    $0["operationId"] as? String == "getProduct"
+                        && ($0["parameters"] as? [String: String])?["sku"] == "$request.path.sku"
+                })
         }
     }
 
@@ -113,10 +123,15 @@ struct OpenAPIDocumentTests {
             for (status, response) in operation["responses"] as? [String: Object] ?? [:] {
                 for (name, link) in resolve(response)["links"] as? [String: Object] ?? [:] {
                     count += 1
-                    let target = try #require(operations.first { $0.id == link["operationId"] as? String }, "\(id) \(status) \(name)")
-                    let parameters = (target.operation["parameters"] as? [Object] ?? []).map(resolve).compactMap { $0["name"] as? String }
+                    let target = try #require(
+                        operations.first { $0.id == link["operationId"] as? String }, "\(id) \(status) \(name)")
+                    let parameters = (target.operation["parameters"] as? [Object] ?? []).map(resolve).compactMap {
+                        $0["name"] as? String
+                    }
                     for parameter in (link["parameters"] as? [String: String] ?? [:]).keys {
-                        #expect(parameters.contains(parameter), "\(id) \(status) \(name): \(target.id) has no parameter \(parameter)")
+                        #expect(
+                            parameters.contains(parameter),
+                            "\(id) \(status) \(name): \(target.id) has no parameter \(parameter)")
                     }
                 }
             }
@@ -155,7 +170,11 @@ struct OpenAPIDocumentTests {
             let keys = Set(members.map(\.key))
             #expect(keys.isSubset(of: properties.keys), "\(path): undocumented \(keys.subtracting(properties.keys))")
             #expect(required.isSubset(of: keys), "\(path): missing \(required.subtracting(keys))")
-            for member in members { if let property = properties[member.key] { check(member.value, against: property, at: "\(path).\(member.key)") } }
+            for member in members {
+                if let property = properties[member.key] {
+                    check(member.value, against: property, at: "\(path).\(member.key)")
+                }
+            }
         }
         if case .array(let array) = value, let items = schema["items"] as? Object {
             for (index, item) in array.enumerated() { check(item, against: items, at: "\(path)[\(index)]") }
@@ -173,7 +192,9 @@ struct OpenAPIDocumentTests {
 
     /// The keys a sample with every optional field set encodes are exactly the schema's
     /// properties; those of a sample with none set are exactly its required ones.
-    func expectKeys(_ full: some Encodable, _ bare: some Encodable, schema name: String, at pointer: [String] = []) throws {
+    func expectKeys(_ full: some Encodable, _ bare: some Encodable, schema name: String, at pointer: [String] = [])
+        throws
+    {
         var schema = try schema(name)
         var fullValue = try encoded(full)
         var bareValue = try encoded(bare)
@@ -219,7 +240,12 @@ struct OpenAPIDocumentTests {
         #expect(try schema("PaymentStatus")["enum"] as? [String] == OrderRow.PaymentStatus.allCases.map(\.rawValue))
         // The listing's status filter is the same vocabulary.
         let filter = try #require((paths["/v1/orders"]?["get"] as? Object)?["parameters"] as? [Object]).map(resolve)
-        #expect(filter.contains { $0["name"] as? String == "status" && resolve($0["schema"] as? Object ?? [:])["enum"] as? [String] == OrderStatus.allCases.map(\.rawValue) })
+        #expect(
+            filter.contains {
+                $0["name"] as? String == "status"
+                    && resolve($0["schema"] as? Object ?? [:])["enum"] as? [String]
+                        == OrderStatus.allCases.map(\.rawValue)
+            })
     }
 
     @Test("pages, the 202 answer, problems and readiness are what the edge encodes")
@@ -227,7 +253,9 @@ struct OpenAPIDocumentTests {
         let productPage = Page(items: [ProductView.sample()], next: "YQ")
         try expectKeys(productPage, Page(items: [ProductView.sample()], next: nil), schema: "ProductPage")
         check(try encoded(productPage), against: try schema("ProductPage"), at: "ProductPage")
-        check(try encoded(Page(items: [ProductView](), next: nil)), against: try schema("ProductPage"), at: "ProductPage(empty)")
+        check(
+            try encoded(Page(items: [ProductView](), next: nil)), against: try schema("ProductPage"),
+            at: "ProductPage(empty)")
         let orderPage = Page(items: [Self.fullOrder, Self.bareOrder], next: "YQ")
         try expectKeys(orderPage, Page(items: [Self.bareOrder], next: nil), schema: "OrderPage")
         check(try encoded(orderPage), against: try schema("OrderPage"), at: "OrderPage")
@@ -237,7 +265,8 @@ struct OpenAPIDocumentTests {
         let ready = Readiness(broker: true, database: false, readDatabase: true)
         try expectKeys(ready, ready, schema: "Readiness")
         check(try encoded(ready), against: try schema("Readiness"), at: "Readiness")
-        let problem = Problem.Body(type: "t", title: "Bad Request", status: 400, detail: "d", errors: [.init(field: "f", message: "m")])
+        let problem = Problem.Body(
+            type: "t", title: "Bad Request", status: 400, detail: "d", errors: [.init(field: "f", message: "m")])
         let bare = Problem.Body(type: "t", title: "Not Found", status: 404, detail: "d", errors: nil)
         let problemSchema = try schema("Problem")
         #expect(keys(try encoded(problem)) == Set((problemSchema["properties"] as? Object)?.keys.map { $0 } ?? []))
@@ -255,7 +284,8 @@ struct OpenAPIDocumentTests {
             let content = try #require(body["content"] as? [String: Object], "\(id)")
             #expect(content.keys.sorted() == ["application/json"], "\(id)")
             let reference = try #require(content["application/json"]?["schema"] as? Object)["$ref"] as? String
-            let name = try #require(reference?.split(separator: "/").last.map(String.init), "\(id): the body is a named schema")
+            let name = try #require(
+                reference?.split(separator: "/").last.map(String.init), "\(id): the body is a named schema")
             used.insert(name)
         }
         // Nested request objects are named schemas too.
@@ -288,11 +318,13 @@ struct OpenAPIDocumentTests {
                 (.post, "/v1/orders", "{}", required("OrderCreate")),
                 (
                     .post, "/v1/orders", #"{"lines":[{}],"payment":{}}"#,
-                    Set(required("OrderLineRequest").map { "lines[0].\($0)" }).union(required("PaymentRequest").map { "payment.\($0)" })
+                    Set(required("OrderLineRequest").map { "lines[0].\($0)" }).union(
+                        required("PaymentRequest").map { "payment.\($0)" })
                 ),
             ]
             for (method, uri, body, expected) in cases {
-                let reply = try await client.send(method, uri, token: admin, json: body, headers: ["Idempotency-Key": "k"])
+                let reply = try await client.send(
+                    method, uri, token: admin, json: body, headers: ["Idempotency-Key": "k"])
                 #expect(reply.status == 400 && Set(reply.fields) == expected, "\(uri) \(body): \(reply.fields)")
             }
             // ProductUpdate requires no field but at least one (minProperties: 1).
@@ -310,7 +342,9 @@ struct OpenAPIDocumentTests {
         }
         // Shared error responses are described where they are used.
         #expect(OpenAPIDocument.html.contains("Rate limit exceeded"))
-        #expect(OpenAPIDocument.html.contains("<code>Idempotency-Key</code>") && OpenAPIDocument.html.contains("<code>sku</code>"))
+        #expect(
+            OpenAPIDocument.html.contains("<code>Idempotency-Key</code>")
+                && OpenAPIDocument.html.contains("<code>sku</code>"))
         #expect(OpenAPIDocument.html.contains("discontinued: true"))
     }
 }

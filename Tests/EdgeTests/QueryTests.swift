@@ -9,7 +9,8 @@ import Testing
 /// Queries (docs/interface.md §3.3): views, ETags, keyset cursors, the event log.
 @Suite("Edge router: queries")
 struct QueryTests {
-    @Test("products page in sku order; next is an opaque cursor, null on the last page; an empty after is the first page")
+    @Test(
+        "products page in sku order; next is an opaque cursor, null on the last page; an empty after is the first page")
     func productPages() async throws {
         let edge = try await EdgeHarness()
         for sku in ["c", "a", "e", "b", "d"] { edge.projections.put(ProductView.sample(sku)) }
@@ -40,7 +41,8 @@ struct QueryTests {
         var expected: [String] = []
         for index in 0..<7 {
             // Two orders share each time: the id breaks the tie.
-            let order = OrderRow.sample(status: index % 2 == 0 ? .confirmed : .cancelled, createdAt: base + Double(index / 2))
+            let order = OrderRow.sample(
+                status: index % 2 == 0 ? .confirmed : .cancelled, createdAt: base + Double(index / 2))
             edge.projections.put(order)
             expected.append(order.id.canonicalText)
         }
@@ -52,7 +54,8 @@ struct QueryTests {
             var seen: [String] = []
             var after: String? = ""
             while let cursor = after {
-                let page = try await client.send(.get, "/v1/orders?limit=3&customer_id=alice&after=\(cursor)", token: admin)
+                let page = try await client.send(
+                    .get, "/v1/orders?limit=3&customer_id=alice&after=\(cursor)", token: admin)
                 #expect(page.status == 200)
                 seen += (page.json["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
                 after = page.json["next"] as? String
@@ -62,7 +65,9 @@ struct QueryTests {
             }.map(\.element)
             #expect(seen == newestFirst)
             let cancelled = try await client.send(.get, "/v1/orders?status=cancelled", token: alice)
-            #expect((cancelled.json["items"] as? [[String: Any]])?.allSatisfy { $0["status"] as? String == "cancelled" } == true)
+            #expect(
+                (cancelled.json["items"] as? [[String: Any]])?.allSatisfy { $0["status"] as? String == "cancelled" }
+                    == true)
             #expect((cancelled.json["items"] as? [Any])?.count == 3)
             #expect(try await (client.send(.get, "/v1/orders", token: admin).json["items"] as? [Any])?.count == 8)
         }
@@ -79,12 +84,16 @@ struct QueryTests {
             let product = try await client.send(.get, "/v1/products/mug")
             #expect(product.status == 200 && product.header("ETag") == "\"p7\"")
             #expect(try await client.send(.get, "/v1/products/mug", headers: ["If-None-Match": "\"p7\""]).status == 304)
-            #expect(try await client.send(.get, "/v1/products/mug", headers: ["If-None-Match": "\"p6\", *"]).status == 304)
+            #expect(
+                try await client.send(.get, "/v1/products/mug", headers: ["If-None-Match": "\"p6\", *"]).status == 304)
             #expect(try await client.send(.get, "/v1/products/mug", headers: ["If-None-Match": "\"p6\""]).status == 200)
             #expect(try await client.send(.get, "/v1/products/nope").status == 404)
             let read = try await client.send(.get, "/v1/orders/\(order.id.canonicalText)", token: alice)
             #expect(read.header("ETag") == "\"o5\"")
-            #expect(try await client.send(.get, "/v1/orders/\(order.id.canonicalText)", token: alice, headers: ["If-None-Match": "\"o5\""]).status == 304)
+            #expect(
+                try await client.send(
+                    .get, "/v1/orders/\(order.id.canonicalText)", token: alice, headers: ["If-None-Match": "\"o5\""]
+                ).status == 304)
         }
     }
 
@@ -133,7 +142,11 @@ struct QueryTests {
         let alice = try await edge.token("alice")
         try await edge.test { client in
             let open = try await client.send(.get, "/v1/orders/\(pending.id.canonicalText)", token: alice).json
-            #expect(Set(open.keys) == ["id", "customer_id", "status", "lines", "total_cents", "payment", "created_at", "updated_at", "version"])
+            #expect(
+                Set(open.keys) == [
+                    "id", "customer_id", "status", "lines", "total_cents", "payment", "created_at", "updated_at",
+                    "version",
+                ])
             #expect(open["total_cents"] is NSNull && open["status"] as? String == "pending")
             #expect((open["lines"] as? [[String: Any]])?.first?["unit_price_cents"] is NSNull)
             #expect(open["payment"] as? [String: String] == ["status": "none"])
@@ -150,12 +163,17 @@ struct QueryTests {
         let order = OrderRow.sample()
         edge.projections.put(order)
         let bodies = [#"{"data":{},"type":"order.placed"}"#, #"{"data":{"reason":"x"},"type":"order.cancelled"}"#]
-        edge.projections.put(events: [LoggedEvent(position: 3, body: bodies[0]), LoggedEvent(position: 9, body: bodies[1])], of: order.id)
+        edge.projections.put(
+            events: [LoggedEvent(position: 3, body: bodies[0]), LoggedEvent(position: 9, body: bodies[1])], of: order.id
+        )
         let alice = try await edge.token("alice")
         try await edge.test { client in
             let reply = try await client.send(.get, "/v1/orders/\(order.id.canonicalText)/events", token: alice)
             #expect(reply.status == 200)
-            #expect(reply.text == #"{"items":[{"position":3,"data":{},"type":"order.placed"},{"position":9,"data":{"reason":"x"},"type":"order.cancelled"}]}"#)
+            #expect(
+                reply.text
+                    == #"{"items":[{"position":3,"data":{},"type":"order.placed"},{"position":9,"data":{"reason":"x"},"type":"order.cancelled"}]}"#
+            )
         }
     }
 }

@@ -14,7 +14,8 @@ struct RoutingTests {
             let missing = try await client.send(.get, "/v1/nothing-here")
             #expect(missing.status == 404 && missing.isProblem)
             for (method, uri, allow) in [
-                ("PUT", "/v1/products/p-1", "DELETE, GET, PATCH"), ("DELETE", "/v1/products", "GET, POST"), ("GET", "/v1/orders/x/cancel", "POST"),
+                ("PUT", "/v1/products/p-1", "DELETE, GET, PATCH"), ("DELETE", "/v1/products", "GET, POST"),
+                ("GET", "/v1/orders/x/cancel", "POST"),
                 ("POST", "/healthz", "GET"),
             ] {
                 let reply = try await client.send(.init(method)!, uri)
@@ -32,7 +33,9 @@ struct RoutingTests {
         #expect(table.methods(forPath: "/v1/unknown").isEmpty)
     }
 
-    @Test("over the rate limit: 429 with Retry-After and RateLimit-* headers; each caller has a bucket; probes are exempt")
+    @Test(
+        "over the rate limit: 429 with Retry-After and RateLimit-* headers; each caller has a bucket; probes are exempt"
+    )
     func rateLimit() async throws {
         let edge = try await EdgeHarness(rateLimit: (rate: 0.001, burst: 3))
         let alice = try await edge.token("alice")
@@ -65,7 +68,8 @@ struct RoutingTests {
             let ready = try await client.send(.get, "/readyz")
             #expect(ready.status == 200 && ready.json["status"] as? String == "ready")
             let metrics = try await client.send(.get, "/metrics")
-            #expect(metrics.status == 200 && metrics.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+            #expect(
+                metrics.status == 200 && metrics.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
             #expect(metrics.text.contains("depot_edge_commands_total"))
             let document = try await client.send(.get, "/openapi.json")
             #expect(document.status == 200 && document.header("Content-Type") == "application/json")

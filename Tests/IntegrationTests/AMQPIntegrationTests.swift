@@ -52,11 +52,13 @@ struct AMQPIntegrationTests {
         }
         async let routed = outcome {
             try await amqp.publish(
-                OutgoingMessage("a", properties: .init(messageId: "1")), exchange: exchange, routingKey: "routed", mandatory: true)
+                OutgoingMessage("a", properties: .init(messageId: "1")), exchange: exchange, routingKey: "routed",
+                mandatory: true)
         }
         async let unrouted = outcome {
             try await amqp.publish(
-                OutgoingMessage("b", properties: .init(messageId: "2")), exchange: exchange, routingKey: "nowhere", mandatory: true)
+                OutgoingMessage("b", properties: .init(messageId: "2")), exchange: exchange, routingKey: "nowhere",
+                mandatory: true)
         }
         let (routedError, unroutedError) = await (routed, unrouted)
         #expect(routedError == nil)
@@ -75,7 +77,8 @@ struct AMQPIntegrationTests {
         let amqp = try await TestEnvironment.amqp()
         let queue = TestEnvironment.uniqueName("nack")
         try await amqp.declareQueue(queue)
-        try await amqp.publish(OutgoingMessage("again", properties: .init(messageId: "m-1")), exchange: "", routingKey: queue)
+        try await amqp.publish(
+            OutgoingMessage("again", properties: .init(messageId: "m-1")), exchange: "", routingKey: queue)
         let consumer = try await amqp.consume(queue: queue, prefetch: 1)
         var iterator = consumer.makeAsyncIterator()
         let first = try #require(try await iterator.next())
@@ -102,7 +105,8 @@ struct AMQPIntegrationTests {
         try await amqp.declareQueue(deadQueue)
         try await amqp.bindQueue(deadQueue, exchange: dead, routingKey: "")
         try await amqp.declareQueue(queue, arguments: ["x-dead-letter-exchange": .string(dead)])
-        try await amqp.publish(OutgoingMessage("poison", properties: .init(messageId: "p-1")), exchange: "", routingKey: queue)
+        try await amqp.publish(
+            OutgoingMessage("poison", properties: .init(messageId: "p-1")), exchange: "", routingKey: queue)
 
         let consumer = try await amqp.consume(queue: queue, prefetch: 1)
         for try await delivery in consumer {
@@ -115,7 +119,9 @@ struct AMQPIntegrationTests {
         #expect(deadLettered.properties.messageId == "p-1")
         #expect(deadLettered.bodyString == "poison")
         // RabbitMQ records why in x-death: a list of tables.
-        guard case .array(let deaths)? = deadLettered.properties.headers["x-death"], case .table(let death)? = deaths.first else {
+        guard case .array(let deaths)? = deadLettered.properties.headers["x-death"],
+            case .table(let death)? = deaths.first
+        else {
             Issue.record("no x-death header: \(deadLettered.properties.headers)")
             return
         }
@@ -141,7 +147,10 @@ struct AMQPIntegrationTests {
             "ratio": .double(0.25),
             "raw": .bytes([0, 1, 2, 255]),
             "when": .timestamp(Date(timeIntervalSince1970: 1_700_000_000)),
-            "nested": .table(["level": .int16(2), "inner": .table(["deep": "yes", "list": .array([.int32(1), "two", .table(["three": .bool(false)])])])]),
+            "nested": .table([
+                "level": .int16(2),
+                "inner": .table(["deep": "yes", "list": .array([.int32(1), "two", .table(["three": .bool(false)])])]),
+            ]),
             "empty": .table([:]),
             "nothing": .void,
             "unicode": "ünïcødé ✓",
@@ -170,7 +179,8 @@ struct AMQPIntegrationTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<count {
                 group.addTask {
-                    try await amqp.publish(OutgoingMessage("\(i)", properties: .init(messageId: "\(i)")), exchange: "", routingKey: queue)
+                    try await amqp.publish(
+                        OutgoingMessage("\(i)", properties: .init(messageId: "\(i)")), exchange: "", routingKey: queue)
                 }
             }
             try await group.waitForAll()
@@ -208,7 +218,8 @@ struct AMQPIntegrationTests {
         options.initialConnectDeadline = .milliseconds(500)
         let started = ContinuousClock.now
         do {
-            _ = try await AMQPConnection.connect(AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/%2F", options: options))
+            _ = try await AMQPConnection.connect(
+                AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/%2F", options: options))
             Issue.record("connected to a closed port")
         } catch let error as AMQPError {
             #expect(error.code == .connectionFailed)
@@ -222,7 +233,8 @@ struct AMQPIntegrationTests {
         var options = AMQPConfiguration.Options()
         options.initialConnectDeadline = .milliseconds(300)
         await #expect(throws: AMQPError.self) {
-            _ = try await AMQPConnection.connect(AMQPConfiguration(url: "amqp://guest:wrong@127.0.0.1:5672/%2F", options: options))
+            _ = try await AMQPConnection.connect(
+                AMQPConfiguration(url: "amqp://guest:wrong@127.0.0.1:5672/%2F", options: options))
         }
     }
 

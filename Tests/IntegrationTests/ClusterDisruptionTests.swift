@@ -33,7 +33,10 @@ struct ClusterDisruptionTests {
         }
 
         func client(_ url: URL) -> EdgeClient { EdgeClient(base: url, depot: depot) }
-        func dev(_ arguments: String...) throws { _ = try TestEnvironment.dev(["cluster"] + arguments, environment: ["DEPOT_BINARY": IsolatedDepot.depotBinary.path]) }
+        func dev(_ arguments: String...) throws {
+            _ = try TestEnvironment.dev(
+                ["cluster"] + arguments, environment: ["DEPOT_BINARY": IsolatedDepot.depotBinary.path])
+        }
     }
 
     /// Orders through the balancer from a few callers until stopped; every answer recorded.
@@ -53,7 +56,8 @@ struct ClusterDisruptionTests {
                     group.addTask {
                         var round = 0
                         while !self.stopped.withLock({ $0 }) {
-                            await self.send(edge, token: token, key: "stream-\(UUID().canonicalText.prefix(8))-\(client)-\(round)")
+                            await self.send(
+                                edge, token: token, key: "stream-\(UUID().canonicalText.prefix(8))-\(client)-\(round)")
                             round += 1
                         }
                     }
@@ -62,21 +66,27 @@ struct ClusterDisruptionTests {
         }
 
         func send(_ edge: EdgeClient, token: String, key: String) async {
-            let body = #"{"lines":[{"sku":"cl-1","quantity":1},{"sku":"cl-2","quantity":1}],"payment":{"token":"tok_ok"}}"#
+            let body =
+                #"{"lines":[{"sku":"cl-1","quantity":1},{"sku":"cl-2","quantity":1}],"payment":{"token":"tok_ok"}}"#
             do {
-                let reply = try await edge.send("POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": key])
+                let reply = try await edge.send(
+                    "POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": key])
                 state.withLock { state in
                     state.statuses[reply.status, default: 0] += 1
                     if let id = reply.json["id"] as? String, reply.status == 202 || reply.status == 201 {
                         state.pending.remove(key)
-                        if let earlier = state.accepted[key], earlier != id { state.statuses[-1, default: 0] += 1 }  // a key with two orders
+                        // A key with two orders.
+                        if let earlier = state.accepted[key], earlier != id { state.statuses[-1, default: 0] += 1 }
                         state.accepted[key] = id
                     } else {
                         state.pending.insert(key)
                     }
                 }
             } catch {
-                state.withLock { $0.transportErrors += 1; $0.pending.insert(key) }
+                state.withLock {
+                    $0.transportErrors += 1
+                    $0.pending.insert(key)
+                }
             }
         }
 
@@ -94,7 +104,9 @@ struct ClusterDisruptionTests {
                     + "; transport errors \(state.transportErrors); accepted \(state.accepted.count)"
             }
         }
-        var serverErrors: Int { state.withLock { $0.statuses.filter { $0.key >= 500 && $0.key != 503 || $0.key == -1 }.values.reduce(0, +) } }
+        var serverErrors: Int {
+            state.withLock { $0.statuses.filter { $0.key >= 500 && $0.key != 503 || $0.key == -1 }.values.reduce(0, +) }
+        }
     }
 
     /// Every accepted order final, effects once, stock conserved, projections equal to the services.
@@ -113,11 +125,13 @@ struct ClusterDisruptionTests {
     }
 
     func prepare(_ cluster: Cluster) async throws -> String {
-        let admin = try await EdgeClient.token(sub: "admin-1", role: "admin", secret: cluster.environment["DEPOT_JWT_SECRET"]!)
+        let admin = try await EdgeClient.token(
+            sub: "admin-1", role: "admin", secret: cluster.environment["DEPOT_JWT_SECRET"]!)
         let balancer = cluster.client(cluster.balancer)
         for sku in ["cl-1", "cl-2"] {
             let created = try await balancer.send(
-                "POST", "/v1/products", token: admin, json: #"{"sku":"\#(sku)","name":"C","price_cents":10,"stock":1000000}"#,
+                "POST", "/v1/products", token: admin,
+                json: #"{"sku":"\#(sku)","name":"C","price_cents":10,"stock":1000000}"#,
                 headers: ["Prefer": "wait=10"])
             #expect(created.status == 201 || created.status == 409, "\(created.status) \(created.text)")
         }
@@ -132,13 +146,18 @@ struct ClusterDisruptionTests {
         let stream = OrderStream()
         let running = Task { await stream.run(balancer, token: token) }
         try await Task.sleep(for: .seconds(3))
-        let leader = try TestEnvironment.dev(["cluster", "leader", "depot.orders"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let leader = try TestEnvironment.dev(["cluster", "leader", "depot.orders"]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let stoppedAt = ContinuousClock.now
         try cluster.dev("stop-node", leader)
         let before = stream.state.withLock { $0.accepted.count }
         // Publishing and consuming move to the other nodes without restarting anything.
-        let moved = try await eventually(timeout: .seconds(60)) { stream.state.withLock { $0.accepted.count } > before + 10 }
-        print("orders accepted again \(ContinuousClock.now - stoppedAt) after stopping RabbitMQ node \(leader), the leader of depot.orders")
+        let moved = try await eventually(timeout: .seconds(60)) {
+            stream.state.withLock { $0.accepted.count } > before + 10
+        }
+        print(
+            "orders accepted again \(ContinuousClock.now - stoppedAt) after stopping RabbitMQ node \(leader), the leader of depot.orders"
+        )
         try await Task.sleep(for: .seconds(3))
         try cluster.dev("start-node", leader)
         try await Task.sleep(for: .seconds(3))
@@ -157,7 +176,8 @@ struct ClusterDisruptionTests {
         let baseline = try await ordersSoFar(cluster)
         let balancer = cluster.client(cluster.balancer)
         let body = #"{"lines":[{"sku":"cl-1","quantity":1}],"payment":{"token":"tok_ok"}}"#
-        let first = try await cluster.client(cluster.edges[0]).send("POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": "kept"])
+        let first = try await cluster.client(cluster.edges[0]).send(
+            "POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": "kept"])
         #expect(first.status == 202)
 
         let stream = OrderStream()
@@ -166,10 +186,15 @@ struct ClusterDisruptionTests {
         try cluster.dev("kill-process", "edge-1")
         // The balancer notices within its check interval; requests keep being accepted by edge-2.
         let before = stream.state.withLock { $0.accepted.count }
-        let served = try await eventually(timeout: .seconds(20)) { stream.state.withLock { $0.accepted.count } > before + 20 }
+        let served = try await eventually(timeout: .seconds(20)) {
+            stream.state.withLock { $0.accepted.count } > before + 20
+        }
         #expect(served, "\(stream.summary)")
-        let again = try await balancer.send("POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": "kept"])
-        #expect(again.status == 202 && again.json["id"] as? String == first.json["id"] as? String, "\(again.status) \(again.text)")
+        let again = try await balancer.send(
+            "POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": "kept"])
+        #expect(
+            again.status == 202 && again.json["id"] as? String == first.json["id"] as? String,
+            "\(again.status) \(again.text)")
         try cluster.dev("start-process", "edge-1")
         stream.stopped.withLock { $0 = true }
         await running.value
@@ -187,7 +212,8 @@ struct ClusterDisruptionTests {
     @Test func readsComeFromTheReplicaAndAWaitedWriteIsSeenThroughEveryEdge() async throws {
         let cluster = try Self.cluster.get()
         let token = try await prepare(cluster)
-        let admin = try await EdgeClient.token(sub: "admin-1", role: "admin", secret: cluster.environment["DEPOT_JWT_SECRET"]!)
+        let admin = try await EdgeClient.token(
+            sub: "admin-1", role: "admin", secret: cluster.environment["DEPOT_JWT_SECRET"]!)
         let edges = cluster.edges.map(cluster.client)
         // Reads come from the replica: its replay position moves, the edges hold connections to it.
         let replicaReads = try await edges[1].send("GET", "/v1/products/cl-1")
@@ -198,7 +224,8 @@ struct ClusterDisruptionTests {
         for round in 0..<3 {
             // An order and a product change, each answered by one edge once visible …
             let placed = try await edges[round % 2].send(
-                "POST", "/v1/orders", token: token, json: #"{"lines":[{"sku":"cl-2","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: token,
+                json: #"{"lines":[{"sku":"cl-2","quantity":1}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "ryw-\(round)-\(UUID().canonicalText.prefix(6))", "Prefer": "wait=10"])
             #expect(placed.status == 201, "\(placed.status) \(placed.text)")
             let orderVersion = placed.json["version"] as? Int ?? 0
@@ -210,9 +237,13 @@ struct ClusterDisruptionTests {
             // … is seen at that version or later through every edge at once, the replica lagging.
             for edge in edges {
                 let order = try await edge.send("GET", "/v1/orders/\(id)", token: token)
-                #expect((order.json["version"] as? Int ?? -1) >= orderVersion, "\(edge.base): order \(order.json["version"] ?? "-") < \(orderVersion)")
+                #expect(
+                    (order.json["version"] as? Int ?? -1) >= orderVersion,
+                    "\(edge.base): order \(order.json["version"] ?? "-") < \(orderVersion)")
                 let product = try await edge.send("GET", "/v1/products/cl-1")
-                #expect((product.json["version"] as? Int ?? -1) >= productVersion, "\(edge.base): product \(product.json["version"] ?? "-") < \(productVersion)")
+                #expect(
+                    (product.json["version"] as? Int ?? -1) >= productVersion,
+                    "\(edge.base): product \(product.json["version"] ?? "-") < \(productVersion)")
             }
         }
     }

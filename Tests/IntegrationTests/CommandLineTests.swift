@@ -6,7 +6,9 @@ import Testing
 @Suite("Command line")
 struct CommandLineTests {
     /// Runs the built `depot` with `arguments` and returns its status and output.
-    static func depot(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    static func depot(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
         process.executableURL = IsolatedDepot.depotBinary
         process.arguments = arguments
@@ -23,7 +25,9 @@ struct CommandLineTests {
         return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 
-    @Test("every DEPOT_* setting has its flag on every command that connects", arguments: ["all", "edge", "orders", "migrate", "status"])
+    @Test(
+        "every DEPOT_* setting has its flag on every command that connects",
+        arguments: ["all", "edge", "orders", "migrate", "status"])
     func everySettingHasAFlag(command: String) async throws {
         let help = try await Self.depot([command, "--help"])
         #expect(help.status == 0)
@@ -38,6 +42,8 @@ struct CommandLineTests {
     func badFlag() async throws {
         let result = try await Self.depot(["orders", "--database-pool-size", "none"])
         #expect(result.status == 2)
-        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "depot: DEPOT_DATABASE_POOL_SIZE: must be a whole number of connections from 1 to 10000, not 'none'")
+        #expect(
+            result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "depot: DEPOT_DATABASE_POOL_SIZE: must be a whole number of connections from 1 to 10000, not 'none'")
     }
 }

@@ -9,12 +9,17 @@ enum Curl {
         var body: Data
     }
 
-    static func request(_ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil, user: String? = nil) async throws -> Reply {
+    static func request(
+        _ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil, user: String? = nil
+    ) async throws -> Reply {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("depot-curl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        var arguments = ["-s", "-S", "-X", method, "-D", directory.appendingPathComponent("headers").path, "-o", directory.appendingPathComponent("body").path,
-                         "--max-time", "30"]
+        var arguments = [
+            "-s", "-S", "-X", method, "-D", directory.appendingPathComponent("headers").path, "-o",
+            directory.appendingPathComponent("body").path,
+            "--max-time", "30",
+        ]
         if let user { arguments += ["-u", user] }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let body {
@@ -32,7 +37,8 @@ enum Curl {
         try process.run()
         while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
         guard process.terminationStatus == 0 else {
-            throw TestEnvironment.Unreachable(description: "curl \(method) \(url) failed with status \(process.terminationStatus)")
+            throw TestEnvironment.Unreachable(
+                description: "curl \(method) \(url) failed with status \(process.terminationStatus)")
         }
         let headerText = (try? String(contentsOf: directory.appendingPathComponent("headers"), encoding: .utf8)) ?? ""
         // The last response's head (after any 100 Continue).

@@ -26,7 +26,8 @@ struct DatabaseDisruptionTests {
             state.withLock { state in
                 state.byStatus[reply.status, default: 0] += 1
                 if reply.status == 503 {
-                    if reply.header("Retry-After") == nil || reply.header("Content-Type") != "application/problem+json" {
+                    if reply.header("Retry-After") == nil || reply.header("Content-Type") != "application/problem+json"
+                    {
                         state.badUnavailable.append("\(reply.headers) \(reply.text.prefix(200))")
                     }
                     if let key { state.keysAnswered503.insert(key) }
@@ -37,8 +38,14 @@ struct DatabaseDisruptionTests {
                 }
             }
         }
-        var serverErrors: Int { state.withLock { $0.byStatus.filter { $0.key >= 500 && $0.key != 503 }.values.reduce(0, +) } }
-        var summary: String { state.withLock { $0.byStatus.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") } }
+        var serverErrors: Int {
+            state.withLock { $0.byStatus.filter { $0.key >= 500 && $0.key != 503 }.values.reduce(0, +) }
+        }
+        var summary: String {
+            state.withLock {
+                $0.byStatus.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            }
+        }
     }
 
     /// Orders, product reads and order listings from `clients` callers until `answers.stop()`.
@@ -52,11 +59,17 @@ struct DatabaseDisruptionTests {
                         let edge = edges[(client + round) % edges.count]
                         let key = "load-\(client)-\(round)"
                         let body = #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#
-                        if let reply = try? await edge.send("POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key]) {
+                        if let reply = try? await edge.send(
+                            "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key])
+                        {
                             answers.record(reply, key: key)
                         }
-                        if let reply = try? await edge.send("GET", "/v1/products/db-1") { answers.record(reply, key: nil) }
-                        if let reply = try? await edge.send("GET", "/v1/orders?limit=5", token: customer) { answers.record(reply, key: nil) }
+                        if let reply = try? await edge.send("GET", "/v1/products/db-1") {
+                            answers.record(reply, key: nil)
+                        }
+                        if let reply = try? await edge.send("GET", "/v1/orders?limit=5", token: customer) {
+                            answers.record(reply, key: nil)
+                        }
                         round += 1
                     }
                 }
@@ -71,7 +84,9 @@ struct DatabaseDisruptionTests {
         return try await eventually(timeout: .seconds(60)) {
             for key in answers.state.withLock({ $0.keysAnswered503 }) {
                 let body = #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#
-                answers.record(try await edge.send("POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key]), key: key)
+                answers.record(
+                    try await edge.send(
+                        "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key]), key: key)
             }
             return answers.state.withLock { $0.keysAnswered503.isEmpty }
         }
@@ -81,7 +96,8 @@ struct DatabaseDisruptionTests {
         let edge = try await EdgeClient.start()
         let admin = try await EdgeClient.admin()
         let created = try await edge.send(
-            "POST", "/v1/products", token: admin, json: #"{"sku":"db-1","name":"D","price_cents":5,"stock":1000000}"#, headers: ["Prefer": "wait=5"])
+            "POST", "/v1/products", token: admin, json: #"{"sku":"db-1","name":"D","price_cents":5,"stock":1000000}"#,
+            headers: ["Prefer": "wait=5"])
         #expect(created.status == 201)
 
         let answers = Answers()
@@ -90,7 +106,9 @@ struct DatabaseDisruptionTests {
         try TestEnvironment.dev("stop-postgres")
         var sawNotReady = false
         do {
-            sawNotReady = try await eventually(timeout: .seconds(15)) { try await edge.send("GET", "/readyz").status == 503 }
+            sawNotReady = try await eventually(timeout: .seconds(15)) {
+                try await edge.send("GET", "/readyz").status == 503
+            }
             try await Task.sleep(for: .seconds(5))
         } catch {
             try? TestEnvironment.dev("start-postgres")
@@ -124,9 +142,11 @@ struct DatabaseDisruptionTests {
     /// whose connections are gone answers 503 (never 500) until slots free up, then recovers.
     @Test func connectionBudgetFitsAStockServerAndRefusalsAreOutages() async throws {
         let port = TestEnvironment.freePort()
-        let server = try TestEnvironment.dev("scratch-postgres", "start", "\(port)", "100").trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try TestEnvironment.dev("scratch-postgres", "start", "\(port)", "100").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         defer { _ = try? TestEnvironment.dev("scratch-postgres", "stop", "\(port)") }
-        let depot = try await IsolatedDepot.make(["DEPOT_JWT_SECRET": EdgeClient.secret, "DEPOT_RATE_LIMIT": "0"], databaseServer: server)
+        let depot = try await IsolatedDepot.make(
+            ["DEPOT_JWT_SECRET": EdgeClient.secret, "DEPOT_RATE_LIMIT": "0"], databaseServer: server)
         let migrated = try await depot.run("migrate")
         #expect(migrated.status == 0, "\(migrated.output)")
         for component in ["orders", "inventory", "payments", "projector"] {
@@ -139,14 +159,17 @@ struct DatabaseDisruptionTests {
             edges.append(EdgeClient(base: URL(string: "http://127.0.0.1:\(httpPort)")!, depot: depot))
         }
         for edge in edges {
-            let up = try await eventually(timeout: .seconds(30)) { (try? await edge.send("GET", "/readyz").status) == 200 }
+            let up = try await eventually(timeout: .seconds(30)) {
+                (try? await edge.send("GET", "/readyz").status) == 200
+            }
             #expect(up, "an edge did not come up; logs in \(depot.logDirectory.path)")
         }
         try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
         let admin = try await EdgeClient.admin()
         #expect(
             try await edges[0].send(
-                "POST", "/v1/products", token: admin, json: #"{"sku":"db-1","name":"D","price_cents":5,"stock":1000000}"#,
+                "POST", "/v1/products", token: admin,
+                json: #"{"sku":"db-1","name":"D","price_cents":5,"stock":1000000}"#,
                 headers: ["Prefer": "wait=5"]
             ).status == 201)
 
@@ -163,7 +186,9 @@ struct DatabaseDisruptionTests {
         }
         answers.stop()
         try await load.value
-        print("connections under load on a max_connections = 100 server, 2 replicas of each: \(held); answers: \(answers.summary)")
+        print(
+            "connections under load on a max_connections = 100 server, 2 replicas of each: \(held); answers: \(answers.summary)"
+        )
         #expect(answers.serverErrors == 0 && answers.state.withLock { $0.byStatus[503] } == nil, "\(answers.summary)")
         let serverLog = try TestEnvironment.dev("scratch-postgres", "log", "\(port)")
         #expect(!serverLog.contains("too many clients"), "the server refused connections under the default budget")
@@ -198,11 +223,14 @@ struct DatabaseDisruptionTests {
         // A process that starts now cannot get its connections: exit 2, naming the setting and the server's limit.
         let refused = try await depot.run("orders")
         #expect(refused.status == 2, "\(refused.output.suffix(500))")
-        #expect(refused.output.contains("DEPOT_DATABASE_POOL_SIZE") && refused.output.contains("max_connections"), "\(refused.output.suffix(500))")
+        #expect(
+            refused.output.contains("DEPOT_DATABASE_POOL_SIZE") && refused.output.contains("max_connections"),
+            "\(refused.output.suffix(500))")
 
         // An edge whose connections are cut must open new ones, and cannot: 503 with Retry-After, never 500.
         _ = try await observer.withConnection { connection in
-            try await connection.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'depot-edge'")
+            try await connection.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'depot-edge'")
         }
         await observer.shutdown()
         await fillRemainingSlots()
@@ -210,12 +238,14 @@ struct DatabaseDisruptionTests {
         var refusedAnswers: [Int] = []
         for round in 0..<5 {
             let reply = try await edges[0].send(
-                "POST", "/v1/orders", token: customer, json: #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: customer,
+                json: #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "refused-\(round)"])
             answers.record(reply, key: "refused-\(round)")
             refusedAnswers.append(reply.status)
         }
-        #expect(refusedAnswers.contains(503) && refusedAnswers.allSatisfy { $0 == 503 || $0 == 202 }, "\(refusedAnswers)")
+        #expect(
+            refusedAnswers.contains(503) && refusedAnswers.allSatisfy { $0 == 503 || $0 == 202 }, "\(refusedAnswers)")
         #expect(answers.serverErrors == 0, "\(answers.summary)")
 
         // Slots free again: the same edge accepts without a restart, and nothing was lost.

@@ -110,7 +110,8 @@ struct DisruptionTests {
         #expect(try await eventually(timeout: .seconds(20)) { amqp.isConnected && amqp.reconnections >= 1 })
         #expect(try await amqp.exchangeExists(exchange))
         try await amqp.publish(
-            OutgoingMessage("{}", properties: .init(messageId: "after-restart")), exchange: exchange, routingKey: "order.placed",
+            OutgoingMessage("{}", properties: .init(messageId: "after-restart")), exchange: exchange,
+            routingKey: "order.placed",
             mandatory: true)
         #expect(try await amqp.inspectQueue(queue).messageCount == 1)
         try await amqp.deleteQueue(queue)
@@ -128,7 +129,8 @@ struct DisruptionTests {
         do {
             let started = ContinuousClock.now
             await #expect {
-                try await amqp.publish(OutgoingMessage("held"), exchange: "", routingKey: queue, timeout: .milliseconds(500))
+                try await amqp.publish(
+                    OutgoingMessage("held"), exchange: "", routingKey: queue, timeout: .milliseconds(500))
             } throws: { ($0 as? AMQPError)?.code == .timeout }
             #expect(ContinuousClock.now - started < .seconds(3))
         }

@@ -3,7 +3,7 @@ import JWTKit
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Real HTTP against a `depot all` started by `IsolatedDepot`.
@@ -20,8 +20,13 @@ struct EdgeClient {
         let depot = try await IsolatedDepot.make(all)
         try depot.start("all")
         let client = EdgeClient(base: URL(string: "http://127.0.0.1:\(port)")!, depot: depot)
-        let up = try await eventually(timeout: .seconds(30)) { (try? await client.send("GET", "/readyz").status) == 200 }
-        guard up else { throw TestEnvironment.Unreachable(description: "the edge did not come up; logs in \(depot.logDirectory.path)") }
+        let up = try await eventually(timeout: .seconds(30)) {
+            (try? await client.send("GET", "/readyz").status) == 200
+        }
+        guard up else {
+            throw TestEnvironment.Unreachable(
+                description: "the edge did not come up; logs in \(depot.logDirectory.path)")
+        }
         return client
     }
 
@@ -37,7 +42,8 @@ struct EdgeClient {
     }
 
     func send(
-        _ method: String, _ path: String, token: String? = nil, json: String? = nil, body: Data? = nil, headers: [String: String] = [:]
+        _ method: String, _ path: String, token: String? = nil, json: String? = nil, body: Data? = nil,
+        headers: [String: String] = [:]
     ) async throws -> Reply {
         var fields = headers
         if let token { fields["Authorization"] = "Bearer \(token)" }
@@ -59,11 +65,13 @@ struct EdgeClient {
 
     /// A token with any claims, signed with HS256 (or `alg`) and the edge's secret (or `secret`).
     static func token(
-        sub: String? = "customer-a", role: String? = "customer", expiresIn: TimeInterval = 3600, alg: String = "HS256", secret: String = secret
+        sub: String? = "customer-a", role: String? = "customer", expiresIn: TimeInterval = 3600, alg: String = "HS256",
+        secret: String = secret
     ) async throws -> String {
         let claims = Claims(
             sub: sub.map(SubjectClaim.init(value:)), role: role,
-            exp: ExpirationClaim(value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + expiresIn).rounded(.down))))
+            exp: ExpirationClaim(
+                value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + expiresIn).rounded(.down))))
         if alg == "none" {
             let header = base64URL(Data(#"{"alg":"none","typ":"JWT"}"#.utf8))
             return "\(header).\(base64URL(try JSONEncoder().encode(claims)))."
@@ -76,6 +84,7 @@ struct EdgeClient {
     static func admin() async throws -> String { try await token(sub: "admin-1", role: "admin") }
 
     static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
     }
 }

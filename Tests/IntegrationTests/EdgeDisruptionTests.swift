@@ -9,7 +9,8 @@ struct EdgeDisruptionTests {
         let edge = try await EdgeClient.start()
         let admin = try await EdgeClient.admin()
         let created = try await edge.send(
-            "POST", "/v1/products", token: admin, json: #"{"sku":"d-1","name":"D","price_cents":5,"stock":5}"#, headers: ["Prefer": "wait=5"])
+            "POST", "/v1/products", token: admin, json: #"{"sku":"d-1","name":"D","price_cents":5,"stock":5}"#,
+            headers: ["Prefer": "wait=5"])
         #expect(created.status == 201)
 
         try TestEnvironment.dev("rabbitmqctl", "stop_app")
@@ -19,7 +20,8 @@ struct EdgeDisruptionTests {
             }
             #expect(down)
             let refused = try await edge.send(
-                "POST", "/v1/orders", token: try await EdgeClient.token(), json: #"{"lines":[{"sku":"d-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: try await EdgeClient.token(),
+                json: #"{"lines":[{"sku":"d-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "during-outage"])
             #expect(refused.status == 503)
             #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 1)
@@ -38,7 +40,8 @@ struct EdgeDisruptionTests {
         var accepted: EdgeClient.Reply?
         let back = try await eventually(timeout: .seconds(60)) {
             accepted = try await edge.send(
-                "POST", "/v1/orders", token: customer, json: #"{"lines":[{"sku":"d-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: customer,
+                json: #"{"lines":[{"sku":"d-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "during-outage", "Prefer": "wait=5"])
             return accepted?.status == 201
         }

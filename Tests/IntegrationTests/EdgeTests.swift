@@ -19,20 +19,26 @@ struct EdgeTests {
     @Test func productRoutesAnswerAsTheContractSays() async throws {
         try await withEdge { edge in
             let admin = try await EdgeClient.admin()
-            let created = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"p-1","name":"One","price_cents":100,"stock":5}"#)
+            let created = try await edge.send(
+                "POST", "/v1/products", token: admin, json: #"{"sku":"p-1","name":"One","price_cents":100,"stock":5}"#)
             #expect(created.status == 202)
             #expect(created.header("Location") == "/v1/products/p-1")
             #expect(created.json["status"] as? String == "accepted")
             #expect(UUID(uuidString: created.json["id"] as? String ?? "") != nil)
             let waited = try await edge.send(
-                "POST", "/v1/products", token: admin, json: #"{"sku":"p-2","name":"Two","price_cents":200,"stock":7}"#, headers: ["Prefer": "wait=5"])
+                "POST", "/v1/products", token: admin, json: #"{"sku":"p-2","name":"Two","price_cents":200,"stock":7}"#,
+                headers: ["Prefer": "wait=5"])
             #expect(waited.status == 201)
             #expect(waited.json["stock_available"] as? Int == 7)
 
             // Reads are open, with ETag / If-None-Match.
             let read = try await edge.send("GET", "/v1/products/p-2")
             #expect(read.status == 200)
-            #expect(Set(read.json.keys) == ["sku", "name", "price_cents", "stock_available", "stock_reserved", "discontinued", "version", "updated_at"])
+            #expect(
+                Set(read.json.keys) == [
+                    "sku", "name", "price_cents", "stock_available", "stock_reserved", "discontinued", "version",
+                    "updated_at",
+                ])
             let etag = try #require(read.header("ETag"))
             #expect(try await edge.send("GET", "/v1/products/p-2", headers: ["If-None-Match": etag]).status == 304)
             #expect(try await edge.send("GET", "/v1/products/nope").status == 404)
@@ -49,39 +55,57 @@ struct EdgeTests {
             #expect(try await edge.send("GET", "/v1/products?after=garbage!").status == 400)
 
             // Changes: PATCH, stock, DELETE; 404 for an unknown sku; 409 for a write-off the catalog cannot cover.
-            let patched = try await edge.send("PATCH", "/v1/products/p-2", token: admin, json: #"{"price_cents":250}"#, headers: ["Prefer": "wait=5"])
+            let patched = try await edge.send(
+                "PATCH", "/v1/products/p-2", token: admin, json: #"{"price_cents":250}"#, headers: ["Prefer": "wait=5"])
             #expect(patched.status == 200)
             #expect(patched.json["price_cents"] as? Int == 250)
-            #expect(try await edge.send("PATCH", "/v1/products/none", token: admin, json: #"{"name":"x"}"#).status == 404)
-            #expect(try await edge.send("POST", "/v1/products/p-2/stock", token: admin, json: #"{"delta":-100}"#).status == 409)
-            let restocked = try await edge.send("POST", "/v1/products/p-2/stock", token: admin, json: #"{"delta":3}"#, headers: ["Prefer": "wait=5"])
+            #expect(
+                try await edge.send("PATCH", "/v1/products/none", token: admin, json: #"{"name":"x"}"#).status == 404)
+            #expect(
+                try await edge.send("POST", "/v1/products/p-2/stock", token: admin, json: #"{"delta":-100}"#).status
+                    == 409)
+            let restocked = try await edge.send(
+                "POST", "/v1/products/p-2/stock", token: admin, json: #"{"delta":3}"#, headers: ["Prefer": "wait=5"])
             #expect(restocked.json["stock_available"] as? Int == 10)
             // Reads come from a cache the projector's notices invalidate: the change shows.
-            let fresh = try await eventually { (try await edge.send("GET", "/v1/products/p-2")).json["stock_available"] as? Int == 10 }
+            let fresh = try await eventually {
+                (try await edge.send("GET", "/v1/products/p-2")).json["stock_available"] as? Int == 10
+            }
             #expect(fresh)
-            #expect(try await edge.send("POST", "/v1/products/none/stock", token: admin, json: #"{"delta":3}"#).status == 404)
+            #expect(
+                try await edge.send("POST", "/v1/products/none/stock", token: admin, json: #"{"delta":3}"#).status
+                    == 404)
             let deleted = try await edge.send("DELETE", "/v1/products/p-1", token: admin, headers: ["Prefer": "wait=5"])
             #expect(deleted.json["discontinued"] as? Bool == true)
             #expect(try await edge.send("DELETE", "/v1/products/none", token: admin).status == 404)
-            #expect(try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"p-2","name":"Again","price_cents":1,"stock":1}"#).status == 409)
+            #expect(
+                try await edge.send(
+                    "POST", "/v1/products", token: admin,
+                    json: #"{"sku":"p-2","name":"Again","price_cents":1,"stock":1}"#
+                ).status == 409)
         }
     }
 
     @Test func badInputGetsAProblemNamingEachField() async throws {
         try await withEdge { edge in
             let admin = try await EdgeClient.admin()
-            let invalid = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"bad sku!","name":"","price_cents":-1,"stock":"many"}"#)
+            let invalid = try await edge.send(
+                "POST", "/v1/products", token: admin,
+                json: #"{"sku":"bad sku!","name":"","price_cents":-1,"stock":"many"}"#)
             #expect(invalid.status == 400)
             #expect(invalid.header("Content-Type") == "application/problem+json")
             #expect(Set(invalid.fields) == ["sku", "name", "price_cents", "stock"])
             #expect(invalid.json["title"] as? String != nil && invalid.json["status"] as? Int == 400)
-            let unknown = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"a","name":"A","price_cents":1,"stock":1,"colour":"red"}"#)
+            let unknown = try await edge.send(
+                "POST", "/v1/products", token: admin,
+                json: #"{"sku":"a","name":"A","price_cents":1,"stock":1,"colour":"red"}"#)
             #expect(unknown.status == 400)
             #expect(unknown.fields == ["colour"])
             let cases: [(String, Int)] = [
                 ("{", 400), ("[]", 400), ("null", 400), (#"{"sku":"a","name":"A","price_cents":1e400,"stock":1}"#, 400),
                 (#"{"sku":"a","name":"A","price_cents":99999999999999999999999,"stock":1}"#, 400),
-                (#"{"sku":"a","name":"A","price_cents":1.5,"stock":1}"#, 400), (#"{"sku":1,"name":true,"price_cents":"1","stock":null}"#, 400),
+                (#"{"sku":"a","name":"A","price_cents":1.5,"stock":1}"#, 400),
+                (#"{"sku":1,"name":true,"price_cents":"1","stock":null}"#, 400),
                 (String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000), 400),
             ]
             for (body, status) in cases {
@@ -89,21 +113,31 @@ struct EdgeTests {
                 #expect(reply.status == status, "\(body.prefix(40)) → \(reply.status) \(reply.text.prefix(200))")
             }
             let brokenUTF8 = try await edge.send(
-                "POST", "/v1/products", token: admin, body: Data([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D]), headers: ["Content-Type": "application/json"])
+                "POST", "/v1/products", token: admin, body: Data([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D]),
+                headers: ["Content-Type": "application/json"])
             #expect(brokenUTF8.status == 400)
-            #expect(try await edge.send("POST", "/v1/products", token: admin, body: Data("sku=a".utf8), headers: ["Content-Type": "text/plain"]).status == 415)
-            let huge = try await edge.send("POST", "/v1/products", token: admin, json: #"{"name":""# + String(repeating: "x", count: 70_000) + #""}"#)
+            #expect(
+                try await edge.send(
+                    "POST", "/v1/products", token: admin, body: Data("sku=a".utf8),
+                    headers: ["Content-Type": "text/plain"]
+                ).status == 415)
+            let huge = try await edge.send(
+                "POST", "/v1/products", token: admin,
+                json: #"{"name":""# + String(repeating: "x", count: 70_000) + #""}"#)
             #expect(huge.status == 413)
             #expect(try await edge.send("GET", "/v1/nothing-here").status == 404)
             let wrongMethod = try await edge.send("PUT", "/v1/products/p-1")
             #expect(wrongMethod.status == 405)
             #expect(wrongMethod.header("Allow") == "DELETE, GET, PATCH")
             let order = try await edge.send(
-                "POST", "/v1/orders", token: admin, json: #"{"lines":[{"sku":"a","quantity":0},{"sku":"b c","quantity":1}],"payment":{}}"#,
+                "POST", "/v1/orders", token: admin,
+                json: #"{"lines":[{"sku":"a","quantity":0},{"sku":"b c","quantity":1}],"payment":{}}"#,
                 headers: ["Idempotency-Key": "k"])
             #expect(order.status == 400)
             #expect(Set(order.fields) == ["lines[0].quantity", "lines[1].sku", "payment.token"])
-            #expect(try await edge.send("POST", "/v1/orders", token: admin, json: #"{"lines":[],"payment":{"token":"t"}}"#).status == 400)
+            #expect(
+                try await edge.send("POST", "/v1/orders", token: admin, json: #"{"lines":[],"payment":{"token":"t"}}"#)
+                    .status == 400)
         }
     }
 
@@ -112,7 +146,10 @@ struct EdgeTests {
             let body = #"{"sku":"auth-1","name":"A","price_cents":1,"stock":1}"#
             let rejected: [(String, String?)] = [
                 ("no token", nil),
-                ("wrong signature", try await EdgeClient.token(role: "admin", secret: String(repeating: "another-secret-", count: 5))),
+                (
+                    "wrong signature",
+                    try await EdgeClient.token(role: "admin", secret: String(repeating: "another-secret-", count: 5))
+                ),
                 ("alg none", try await EdgeClient.token(role: "admin", alg: "none")),
                 ("HS512", try await EdgeClient.token(role: "admin", alg: "HS512")),
                 ("expired", try await EdgeClient.token(role: "admin", expiresIn: -60)),
@@ -131,13 +168,19 @@ struct EdgeTests {
 
             // Orders belong to the token's subject: another customer gets 404, an admin sees it.
             let admin = try await EdgeClient.admin()
-            _ = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"mine","name":"M","price_cents":10,"stock":5}"#, headers: ["Prefer": "wait=5"])
-            #expect((try await edge.send("GET", "/v1/products/mine")).json["stock_available"] as? Int == 5)  // now cached
+            _ = try await edge.send(
+                "POST", "/v1/products", token: admin, json: #"{"sku":"mine","name":"M","price_cents":10,"stock":5}"#,
+                headers: ["Prefer": "wait=5"])
+            // Now cached.
+            #expect((try await edge.send("GET", "/v1/products/mine")).json["stock_available"] as? Int == 5)
             let placed = try await edge.send(
-                "POST", "/v1/orders", token: customer, json: #"{"lines":[{"sku":"mine","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: customer,
+                json: #"{"lines":[{"sku":"mine","quantity":1}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "a-1", "Prefer": "wait=5"])
             // The order moved the product's stock: its cached view was dropped too.
-            let moved = try await eventually { (try await edge.send("GET", "/v1/products/mine")).json["stock_available"] as? Int == 4 }
+            let moved = try await eventually {
+                (try await edge.send("GET", "/v1/products/mine")).json["stock_available"] as? Int == 4
+            }
             #expect(moved)
             #expect(placed.status == 201)
             #expect(placed.json["status"] as? String == "confirmed")
@@ -151,14 +194,21 @@ struct EdgeTests {
             #expect(try await edge.send("GET", "/v1/orders/\(id)").status == 401)
             let mine = try await edge.send("GET", "/v1/orders", token: customer)
             #expect((mine.json["items"] as? [[String: Any]])?.count == 1)
-            #expect(((try await edge.send("GET", "/v1/orders", token: other)).json["items"] as? [[String: Any]])?.count == 0)
+            #expect(
+                ((try await edge.send("GET", "/v1/orders", token: other)).json["items"] as? [[String: Any]])?.count == 0
+            )
             #expect(try await edge.send("GET", "/v1/orders?customer_id=customer-a", token: other).status == 403)
-            #expect(((try await edge.send("GET", "/v1/orders?customer_id=customer-a&status=confirmed", token: admin)).json["items"] as? [[String: Any]])?.count == 1)
+            #expect(
+                ((try await edge.send("GET", "/v1/orders?customer_id=customer-a&status=confirmed", token: admin)).json[
+                    "items"] as? [[String: Any]])?.count == 1)
 
             // Events exactly as on the broker, with positions, in log order; cancel of a confirmed order is 409.
             let events = try await edge.send("GET", "/v1/orders/\(id)/events", token: customer)
             let items = try #require(events.json["items"] as? [[String: Any]])
-            #expect(items.map { $0["type"] as? String } == ["order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed"])
+            #expect(
+                items.map { $0["type"] as? String } == [
+                    "order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed",
+                ])
             let positions = items.compactMap { $0["position"] as? Int }
             #expect(positions == positions.sorted() && positions.count == 5)
             #expect(try await edge.send("POST", "/v1/orders/\(id)/cancel", token: customer).status == 409)
@@ -168,32 +218,46 @@ struct EdgeTests {
     @Test func fiftyConcurrentIdenticalOrdersMakeOneOrder() async throws {
         try await withEdge { edge in
             let admin = try await EdgeClient.admin()
-            _ = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"idem","name":"I","price_cents":10,"stock":100}"#, headers: ["Prefer": "wait=5"])
+            _ = try await edge.send(
+                "POST", "/v1/products", token: admin, json: #"{"sku":"idem","name":"I","price_cents":10,"stock":100}"#,
+                headers: ["Prefer": "wait=5"])
             let customer = try await EdgeClient.token(sub: "customer-i")
             let body = #"{"lines":[{"sku":"idem","quantity":1}],"payment":{"token":"tok_ok"}}"#
             let replies = try await withThrowingTaskGroup(of: EdgeClient.Reply.self) { group in
-                for _ in 0..<50 { group.addTask { try await edge.send("POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": "same-key"]) } }
+                for _ in 0..<50 {
+                    group.addTask {
+                        try await edge.send(
+                            "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": "same-key"])
+                    }
+                }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(replies.allSatisfy { $0.status == 202 })
             #expect(Set(replies.compactMap { $0.json["id"] as? String }).count == 1)
             // Key order and whitespace do not make a different body; another body does.
             let same = try await edge.send(
-                "POST", "/v1/orders", token: customer, json: #"{ "payment": {"token":"tok_ok"}, "lines":[{"quantity":1,"sku":"idem"}] }"#,
+                "POST", "/v1/orders", token: customer,
+                json: #"{ "payment": {"token":"tok_ok"}, "lines":[{"quantity":1,"sku":"idem"}] }"#,
                 headers: ["Idempotency-Key": "same-key"])
             #expect(same.json["id"] as? String == replies[0].json["id"] as? String)
             let different = try await edge.send(
-                "POST", "/v1/orders", token: customer, json: #"{"lines":[{"sku":"idem","quantity":2}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: customer,
+                json: #"{"lines":[{"sku":"idem","quantity":2}],"payment":{"token":"tok_ok"}}"#,
                 headers: ["Idempotency-Key": "same-key"])
             #expect(different.status == 409)
             // The same key from another customer is another order.
-            let other = try await edge.send("POST", "/v1/orders", token: try await EdgeClient.token(sub: "customer-j"), json: body, headers: ["Idempotency-Key": "same-key"])
+            let other = try await edge.send(
+                "POST", "/v1/orders", token: try await EdgeClient.token(sub: "customer-j"), json: body,
+                headers: ["Idempotency-Key": "same-key"])
             #expect(other.json["id"] as? String != replies[0].json["id"] as? String)
             let orders = try await eventually {
-                (try await edge.send("GET", "/v1/orders?customer_id=customer-i", token: admin)).json["items"].map { ($0 as? [Any])?.count == 1 } ?? false
+                (try await edge.send("GET", "/v1/orders?customer_id=customer-i", token: admin)).json["items"].map {
+                    ($0 as? [Any])?.count == 1
+                } ?? false
             }
             #expect(orders)
-            #expect(try await edge.send("POST", "/v1/orders", token: customer, json: body).status == 400)  // no Idempotency-Key
+            // No Idempotency-Key.
+            #expect(try await edge.send("POST", "/v1/orders", token: customer, json: body).status == 400)
         }
     }
 
@@ -211,7 +275,9 @@ struct EdgeTests {
             #expect(Int(last?.header("Retry-After") ?? "") ?? 0 >= 1)
             #expect(last?.header("RateLimit-Limit") == "3")
             // Another caller has its own bucket.
-            #expect(try await edge.send("GET", "/v1/products", token: try await EdgeClient.token(sub: "someone-else")).status == 200)
+            #expect(
+                try await edge.send("GET", "/v1/products", token: try await EdgeClient.token(sub: "someone-else"))
+                    .status == 200)
         }
     }
 

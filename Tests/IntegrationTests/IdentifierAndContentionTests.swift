@@ -31,7 +31,8 @@ struct IdentifierAndContentionTests {
                 headers: ["Prefer": "wait=5"]
             ).status == 201)
         let placed = try await edge.send(
-            "POST", "/v1/orders", token: customer, json: #"{"lines":[{"sku":"id-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+            "POST", "/v1/orders", token: customer,
+            json: #"{"lines":[{"sku":"id-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
             headers: ["Idempotency-Key": "ids-1", "Prefer": "wait=10"])
         #expect(placed.status == 201, "\(placed.text)")
         let orderId = try #require(placed.json["id"] as? String)
@@ -46,13 +47,16 @@ struct IdentifierAndContentionTests {
             let body = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any])
             let messageId = delivery.properties.messageId
             #expect(Self.isLowercaseUUID(messageId), "message_id \(messageId ?? "-")")
-            #expect(body["id"] as? String == messageId, "\(delivery.routingKey): body id \(body["id"] ?? "-") vs message_id \(messageId ?? "-")")
+            #expect(
+                body["id"] as? String == messageId,
+                "\(delivery.routingKey): body id \(body["id"] ?? "-") vs message_id \(messageId ?? "-")")
             let causationHeader = delivery.properties.headers[MessageHeader.causationId]?.stringValue
             #expect(Self.isLowercaseUUID(causationHeader))
             #expect(body["causation_id"] as? String == causationHeader)
             #expect(body["correlation_id"] as? String == orderId)
             let data = try #require(body["data"] as? [String: Any])
-            #expect(data["order_id"] as? String == orderId, "\(delivery.routingKey): order_id \(data["order_id"] ?? "-")")
+            #expect(
+                data["order_id"] as? String == orderId, "\(delivery.routingKey): order_id \(data["order_id"] ?? "-")")
             onBroker.append(try #require(messageId))
             if delivery.routingKey == "order.confirmed" { break }
         }
@@ -62,13 +66,15 @@ struct IdentifierAndContentionTests {
         let events = try await edge.send("GET", "/v1/orders/\(orderId)/events", token: customer)
         #expect(events.status == 200)
         let listed = (events.json["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-        #expect(Set(listed) == Set(onBroker) && listed.count == onBroker.count, "endpoint \(listed) vs broker \(onBroker)")
+        #expect(
+            Set(listed) == Set(onBroker) && listed.count == onBroker.count, "endpoint \(listed) vs broker \(onBroker)")
         for item in events.json["items"] as? [[String: Any]] ?? [] {
             if let causation = item["causation_id"] as? String { #expect(Self.isLowercaseUUID(causation)) }
         }
 
         // Any spelling of the id in a URL names the same order.
-        let mixed = String(orderId.enumerated().map { $0.offset.isMultiple(of: 2) ? Character($0.element.uppercased()) : $0.element })
+        let mixed = String(
+            orderId.enumerated().map { $0.offset.isMultiple(of: 2) ? Character($0.element.uppercased()) : $0.element })
         for spelling in [orderId.uppercased(), mixed] {
             let got = try await edge.send("GET", "/v1/orders/\(spelling)", token: customer)
             #expect(got.status == 200, "GET /v1/orders/\(spelling): \(got.status)")
@@ -99,7 +105,9 @@ struct IdentifierAndContentionTests {
                 group.addTask {
                     // 2 or 3 lines, starting at a different product each time.
                     var lines: [String: Int] = [:]
-                    for offset in 0..<(2 + index % 2) { lines[skus[(index + offset * (index % 2 == 0 ? 1 : 2)) % 3]] = 1 + index % 3 }
+                    for offset in 0..<(2 + index % 2) {
+                        lines[skus[(index + offset * (index % 2 == 0 ? 1 : 2)) % 3]] = 1 + index % 3
+                    }
                     let order = try await client.placeOrder(lines)
                     if index % 3 == 0 {
                         // Cancelled once orders knows it (a cancel that overtakes its order is retried by design),
@@ -118,11 +126,16 @@ struct IdentifierAndContentionTests {
 
         // The server's own count of deadlocks in this database, once its statistics are flushed.
         try await Task.sleep(for: .seconds(2))
-        let deadlocks = try await client.count("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        let deadlocks = try await client.count(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
         #expect(deadlocks == 0, "PostgreSQL detected \(deadlocks) deadlocks; logs in \(depot.logDirectory.path)")
-        let metrics = try await Curl.request("GET", "http://127.0.0.1:\(depot.environment["DEPOT_HTTP_PORT"]!)/metrics", headers: [:], body: nil)
+        let metrics = try await Curl.request(
+            "GET", "http://127.0.0.1:\(depot.environment["DEPOT_HTTP_PORT"]!)/metrics", headers: [:], body: nil)
         let retried = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
-            .filter { $0.hasPrefix("depot_messages_consumed_total") && $0.contains("outcome=\"retried\"") && !$0.hasSuffix(" 0") }
+            .filter {
+                $0.hasPrefix("depot_messages_consumed_total") && $0.contains("outcome=\"retried\"")
+                    && !$0.hasSuffix(" 0")
+            }
         #expect(retried.isEmpty, "messages retried: \(retried)")
         await client.close()
     }

@@ -6,7 +6,7 @@ import Postgres
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A Depot of its own for one test: a fresh RabbitMQ vhost and a fresh database on the shared
@@ -23,7 +23,8 @@ final class IsolatedDepot: @unchecked Sendable {
     private var processes: [(label: String, process: Process)] = []
     let logDirectory: URL
 
-    static let managementURL = ProcessInfo.processInfo.environment["DEPOT_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:15672"
+    static let managementURL =
+        ProcessInfo.processInfo.environment["DEPOT_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:15672"
 
     /// The `depot` executable built by `swift build` (scripts/dev test builds it first).
     static var depotBinary: URL {
@@ -31,7 +32,9 @@ final class IsolatedDepot: @unchecked Sendable {
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/depot")
     }
 
-    private init(name: String, amqpURL: String, databaseURL: String, environment: [String: String], databaseServer: String) {
+    private init(
+        name: String, amqpURL: String, databaseURL: String, environment: [String: String], databaseServer: String
+    ) {
         self.name = name
         self.databaseServer = databaseServer
         self.amqpURL = amqpURL
@@ -42,10 +45,13 @@ final class IsolatedDepot: @unchecked Sendable {
     }
 
     /// Creates the vhost and the database; `settings` are extra `DEPOT_*` variables for every process.
-    static func make(_ settings: [String: String] = [:], databaseServer: String = TestEnvironment.databaseURL) async throws -> IsolatedDepot {
+    static func make(_ settings: [String: String] = [:], databaseServer: String = TestEnvironment.databaseURL)
+        async throws -> IsolatedDepot
+    {
         let name = "t\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         try await management("PUT", "/api/vhosts/\(name)")
-        try await management("PUT", "/api/permissions/\(name)/guest", body: #"{"configure":".*","write":".*","read":".*"}"#)
+        try await management(
+            "PUT", "/api/permissions/\(name)/guest", body: #"{"configure":".*","write":".*","read":".*"}"#)
         let admin = try await TestEnvironment.postgres(maxConnections: 1, url: databaseServer)
         try await admin.withConnection { try await $0.execute("CREATE DATABASE \(unescaped: name)") }
         await admin.shutdown()
@@ -63,7 +69,8 @@ final class IsolatedDepot: @unchecked Sendable {
         environment["DEPOT_HTTP_PORT"] = "\(TestEnvironment.freePort())"
         for (key, value) in settings { environment[key] = value }
         return IsolatedDepot(
-            name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment, databaseServer: databaseServer)
+            name: name, amqpURL: amqp.string!, databaseURL: database.string!, environment: environment,
+            databaseServer: databaseServer)
     }
 
     /// A Depot that runs already (the cluster of `scripts/dev cluster up`): clients and checks
@@ -71,7 +78,8 @@ final class IsolatedDepot: @unchecked Sendable {
     static func attach(name: String, environment: [String: String]) -> IsolatedDepot {
         IsolatedDepot(
             name: name, amqpURL: environment["DEPOT_AMQP_URL"]!, databaseURL: environment["DEPOT_DATABASE_URL"]!,
-            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, databaseServer: environment["DEPOT_DATABASE_URL"]!)
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            databaseServer: environment["DEPOT_DATABASE_URL"]!)
     }
 
     // MARK: - Processes
@@ -90,7 +98,9 @@ final class IsolatedDepot: @unchecked Sendable {
         process.arguments = arguments
         process.environment = environment.merging(settings) { $1 }
         let log = logDirectory.appendingPathComponent("\(label).log")
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log.path) {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         process.standardOutput = handle
@@ -106,7 +116,8 @@ final class IsolatedDepot: @unchecked Sendable {
         let label = "run-\(UUID().uuidString.prefix(8))"
         let process = try start(arguments, label: label)
         while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        let output = (try? String(contentsOf: logDirectory.appendingPathComponent("\(label).log"), encoding: .utf8)) ?? ""
+        let output =
+            (try? String(contentsOf: logDirectory.appendingPathComponent("\(label).log"), encoding: .utf8)) ?? ""
         return (process.terminationStatus, output)
     }
 
@@ -120,7 +131,10 @@ final class IsolatedDepot: @unchecked Sendable {
             }
             return true
         }
-        guard ready else { throw TestEnvironment.Unreachable(description: "components did not start consuming \(queues); logs in \(logDirectory.path)") }
+        guard ready else {
+            throw TestEnvironment.Unreachable(
+                description: "components did not start consuming \(queues); logs in \(logDirectory.path)")
+        }
     }
 
     /// Sends `signal` and waits (without blocking a thread of the cooperative pool) for the exit.
@@ -142,7 +156,9 @@ final class IsolatedDepot: @unchecked Sendable {
         }
         _ = try? await Self.management("DELETE", "/api/vhosts/\(name)")
         if let admin = try? await TestEnvironment.postgres(maxConnections: 1, url: databaseServer) {
-            _ = try? await admin.withConnection { try await $0.execute("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)") }
+            _ = try? await admin.withConnection {
+                try await $0.execute("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
+            }
             await admin.shutdown()
         }
     }
@@ -170,11 +186,14 @@ final class IsolatedDepot: @unchecked Sendable {
         url.user = nil
         url.password = nil
         let reply = try await Curl.request(
-            method, (url.string ?? "") + path, headers: ["Content-Type": "application/json"], body: body.map { Data($0.utf8) },
+            method, (url.string ?? "") + path, headers: ["Content-Type": "application/json"],
+            body: body.map { Data($0.utf8) },
             user: "\(base.user ?? "guest"):\(base.password ?? "guest")")
         guard (200..<300).contains(reply.status) else {
             throw TestEnvironment.Unreachable(
-                description: "management API \(method) \(path) answered \(reply.status) (DEPOT_MANAGEMENT_URL=\(managementURL)): \(String(decoding: reply.body, as: UTF8.self))")
+                description:
+                    "management API \(method) \(path) answered \(reply.status) (DEPOT_MANAGEMENT_URL=\(managementURL)): \(String(decoding: reply.body, as: UTF8.self))"
+            )
         }
         return reply.body
     }

@@ -15,7 +15,9 @@ struct MigrationIntegrationTests {
         do {
             try await body(components.string!)
         } catch {
-            try? await admin.withConnection { try await $0.executeScript(unescaped: "DROP DATABASE \(name) WITH (FORCE)") }
+            try? await admin.withConnection {
+                try await $0.executeScript(unescaped: "DROP DATABASE \(name) WITH (FORCE)")
+            }
             throw error
         }
         try await admin.withConnection { try await $0.executeScript(unescaped: "DROP DATABASE \(name) WITH (FORCE)") }
@@ -24,13 +26,19 @@ struct MigrationIntegrationTests {
 
     static func checkSchema(_ url: String) async throws {
         let pool = PostgresPool(configuration: try PostgresConfiguration(url: url))
-        let versions = try await pool.withConnection { try await $0.query("SELECT version FROM public.depot_migrations ORDER BY version") }
+        let versions = try await pool.withConnection {
+            try await $0.query("SELECT version FROM public.depot_migrations ORDER BY version")
+        }
         #expect(try versions.map { try $0.decode(0, as: Int.self) } == Migrations.all.map(\.version))
         let schemas = try await pool.withConnection {
             try await $0.query(
-                "SELECT nspname FROM pg_namespace WHERE nspname IN ('orders','inventory','payments','edge','eventlog','projections') ORDER BY 1")
+                "SELECT nspname FROM pg_namespace WHERE nspname IN ('orders','inventory','payments','edge','eventlog','projections') ORDER BY 1"
+            )
         }
-        #expect(try schemas.map { try $0.decode(0, as: String.self) } == ["edge", "eventlog", "inventory", "orders", "payments", "projections"])
+        #expect(
+            try schemas.map { try $0.decode(0, as: String.self) } == [
+                "edge", "eventlog", "inventory", "orders", "payments", "projections",
+            ])
         await pool.shutdown()
     }
 

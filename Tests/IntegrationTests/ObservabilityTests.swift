@@ -6,7 +6,7 @@ import Postgres
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 @Suite("Observability and shutdown", .serialized)
@@ -55,15 +55,22 @@ struct ObservabilityTests {
         let ready = try await get("/readyz")
         #expect(ready.0 == 200 && ready.1.contains(#""broker":"ok""#))
         let client = try await SagaClient(depot)
-        try await client.amqp.publish(OutgoingMessage("garbage", properties: .persistentJSON(messageId: "m-1")), exchange: "", routingKey: "depot.orders")
+        try await client.amqp.publish(
+            OutgoingMessage("garbage", properties: .persistentJSON(messageId: "m-1")), exchange: "",
+            routingKey: "depot.orders")
         let counted = try await eventually {
-            try await get("/metrics").1.contains(#"depot_messages_consumed_total{queue="depot.orders",outcome="dead_lettered"} 1"#)
+            try await get("/metrics").1.contains(
+                #"depot_messages_consumed_total{queue="depot.orders",outcome="dead_lettered"} 1"#)
         }
         #expect(counted)
         // Sampled gauges: the outbox backlog, and the projector's position and lag once an event is in.
-        let sampled = try await eventually { try await get("/metrics").1.contains(#"depot_outbox_backlog{outbox="orders"} 0.0"#) }
+        let sampled = try await eventually {
+            try await get("/metrics").1.contains(#"depot_outbox_backlog{outbox="orders"} 0.0"#)
+        }
         #expect(sampled)
-        try await client.send(.productCreated, correlationId: "gauge", ProductCreated(sku: "gauge", name: "Gauge", priceCents: 1, stock: 1))
+        try await client.send(
+            .productCreated, correlationId: "gauge",
+            ProductCreated(sku: "gauge", name: "Gauge", priceCents: 1, stock: 1))
         let projected = try await eventually(timeout: .seconds(20)) {
             let metrics = try await get("/metrics", port: projectorPort).1
             return metrics.contains(#"depot_projection_position{projection="products"} 1.0"#)
@@ -78,15 +85,20 @@ struct ObservabilityTests {
     @Test func theTraceOfAPostIsOnTheCommandAndEveryEventOfItsOrder() async throws {
         let edge = try await EdgeClient.start()
         let admin = try await EdgeClient.admin()
-        _ = try await edge.send("POST", "/v1/products", token: admin, json: #"{"sku":"tr","name":"T","price_cents":5,"stock":5}"#, headers: ["Prefer": "wait=5"])
+        _ = try await edge.send(
+            "POST", "/v1/products", token: admin, json: #"{"sku":"tr","name":"T","price_cents":5,"stock":5}"#,
+            headers: ["Prefer": "wait=5"])
         let amqp = try await edge.depot.connect()
         let tap = "tap.commands"
         try await amqp.declareQueue(tap, durable: false, autoDelete: true)
         try await amqp.bindQueue(tap, exchange: Exchanges.commands, routingKey: MessageType.orderPlace.rawValue)
         let traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
         let placed = try await edge.send(
-            "POST", "/v1/orders", token: try await EdgeClient.token(), json: #"{"lines":[{"sku":"tr","quantity":1}],"payment":{"token":"tok_ok"}}"#,
-            headers: ["Idempotency-Key": "trace", "Prefer": "wait=5", "traceparent": "00-\(traceId)-00f067aa0ba902b7-01"])
+            "POST", "/v1/orders", token: try await EdgeClient.token(),
+            json: #"{"lines":[{"sku":"tr","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+            headers: [
+                "Idempotency-Key": "trace", "Prefer": "wait=5", "traceparent": "00-\(traceId)-00f067aa0ba902b7-01",
+            ])
         #expect(placed.status == 201)
         let consumer = try await amqp.consume(queue: tap)
         for try await delivery in consumer {
@@ -97,12 +109,16 @@ struct ObservabilityTests {
         let id = try #require(placed.json["id"] as? String)
         let pool = try edge.depot.pool(maxConnections: 1)
         let traces = try await pool.withConnection { connection in
-            try await connection.query("SELECT type, traceparent FROM eventlog.events WHERE correlation_id = \(id) ORDER BY position").map {
+            try await connection.query(
+                "SELECT type, traceparent FROM eventlog.events WHERE correlation_id = \(id) ORDER BY position"
+            ).map {
                 (try $0.decode(0, as: String.self), try $0.decode(1, as: String?.self))
             }
         }
         #expect(traces.count == 5)
-        for (type, traceparent) in traces { #expect(traceparent?.contains(traceId) == true, "\(type): \(traceparent ?? "none")") }
+        for (type, traceparent) in traces {
+            #expect(traceparent?.contains(traceId) == true, "\(type): \(traceparent ?? "none")")
+        }
         await pool.shutdown()
         await amqp.close()
         await edge.depot.tearDown()

@@ -26,7 +26,9 @@ struct OperatorTests {
 
         // A tampered row is reported, with a sample, and the exit status says so.
         let victim = first[7]
-        try await client.pool.withConnection { try await $0.execute("UPDATE projections.orders SET status = 'pending', version = 99 WHERE id = \(victim)") }
+        try await client.pool.withConnection {
+            try await $0.execute("UPDATE projections.orders SET status = 'pending', version = 99 WHERE id = \(victim)")
+        }
         let dirty = try await depot.run("replay", "projections", "--dry-run", "--projection", "orders")
         #expect(dirty.status == 1)
         #expect(dirty.output.contains("orders: 0 added, 0 removed, 1 different"), "\(dirty.output)")
@@ -49,10 +51,13 @@ struct OperatorTests {
 
         // A tail rebuild: only the rows touched from a position on, each from its whole history.
         let tampered = first[42]
-        try await client.pool.withConnection { try await $0.execute("UPDATE projections.orders SET reason = 'tampered' WHERE id = \(tampered)") }
+        try await client.pool.withConnection {
+            try await $0.execute("UPDATE projections.orders SET reason = 'tampered' WHERE id = \(tampered)")
+        }
         let position = try await client.pool.withConnection { connection in
             try await connection.query(
-                "SELECT max(position) FROM eventlog.events WHERE correlation_id = \(tampered.canonicalText)").first!.decode(0, as: Int.self)
+                "SELECT max(position) FROM eventlog.events WHERE correlation_id = \(tampered.canonicalText)"
+            ).first!.decode(0, as: Int.self)
         }
         let tailDry = try await depot.run("replay", "projections", "--from-position", "\(position)", "--dry-run")
         #expect(tailDry.status == 1 && tailDry.output.contains("1 different"), "\(tailDry.output)")
@@ -78,7 +83,8 @@ struct OperatorTests {
 
         let queue = "replay-target"
         try await client.amqp.declareQueue(queue)
-        let counted = try await depot.run("replay", "publish", "--queue", queue, "--order", order.uuidString, "--dry-run")
+        let counted = try await depot.run(
+            "replay", "publish", "--queue", queue, "--order", order.uuidString, "--dry-run")
         #expect(counted.output.contains("\(expected.count) events would be sent to \(queue)"), "\(counted.output)")
         let published = try await depot.run("replay", "publish", "--queue", queue, "--order", order.uuidString)
         #expect(published.status == 0, "\(published.output)")
@@ -94,13 +100,17 @@ struct OperatorTests {
         #expect(received == expected)
         #expect(try await client.amqp.inspectQueue(queue).messageCount == 0)
         // Nothing went to anyone else: the services did not see the events again.
-        #expect(try await depot.run("replay", "publish", "--queue", "no-such-queue", "--order", order.uuidString).status == 1)
+        #expect(
+            try await depot.run("replay", "publish", "--queue", "no-such-queue", "--order", order.uuidString).status
+                == 1)
 
         // depot events: the log for people and for tools.
         let lines = try await depot.run("events", "--order", order.uuidString)
         #expect(lines.output.split(separator: "\n").filter { $0.contains(order.canonicalText) }.count == expected.count)
         let json = try await depot.run("events", "--type", "order.*", "--json")
-        let document = try JSONSerialization.jsonObject(with: Data(json.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
+        let document =
+            try JSONSerialization.jsonObject(
+                with: Data(json.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
         let types = (document?["items"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
         #expect(Set(types) == ["order.placed", "order.confirmed", "order.cancelled"])
         await client.close()
@@ -115,9 +125,13 @@ struct DeadLetterTests {
         try depot.start("all")
         try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
         let client = try await SagaClient(depot)
-        try await client.amqp.publish(OutgoingMessage("not json", properties: .persistentJSON(messageId: "poison-1")), exchange: "", routingKey: "depot.orders")
+        try await client.amqp.publish(
+            OutgoingMessage("not json", properties: .persistentJSON(messageId: "poison-1")), exchange: "",
+            routingKey: "depot.orders")
         // 200 restocks of a product that does not exist yet: retried once, then dead-lettered.
-        for _ in 0..<200 { try await client.send(.stockAdjust, correlationId: "late", AdjustStock(sku: "late", delta: 1)) }
+        for _ in 0..<200 {
+            try await client.send(.stockAdjust, correlationId: "late", AdjustStock(sku: "late", delta: 1))
+        }
         let dead = try await eventually(timeout: .seconds(30)) {
             let inventory = try await client.amqp.inspectQueue("depot.inventory.dead").messageCount
             let orders = try await client.amqp.inspectQueue("depot.orders.dead").messageCount
@@ -127,7 +141,9 @@ struct DeadLetterTests {
 
         let list = try await depot.run("dlq", "list", "--json")
         #expect(list.status == 0, "\(list.output)")
-        let document = try JSONSerialization.jsonObject(with: Data(list.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
+        let document =
+            try JSONSerialization.jsonObject(
+                with: Data(list.output.split(separator: "\n").last { $0.hasPrefix("{") }!.utf8)) as? [String: Any]
         let queues = (document?["queues"] as? [[String: Any]]) ?? []
         let inventory = queues.first { $0["queue"] as? String == "depot.inventory.dead" }
         #expect(inventory?["count"] as? Int == 200)
@@ -141,7 +157,9 @@ struct DeadLetterTests {
         // Fix the cause, then redrive; kill the first redrive midway and run it again.
         try await client.createProducts(["late": 0])
         let first = try depot.start(["dlq", "redrive", "depot.inventory.dead"], label: "redrive-killed")
-        _ = try await eventually(timeout: .seconds(20)) { try await client.amqp.inspectQueue("depot.inventory.dead").messageCount < 150 }
+        _ = try await eventually(timeout: .seconds(20)) {
+            try await client.amqp.inspectQueue("depot.inventory.dead").messageCount < 150
+        }
         await depot.kill(first)
         let second = try await depot.run("dlq", "redrive", "depot.inventory.dead")
         #expect(second.status == 0, "\(second.output)")
@@ -174,7 +192,9 @@ struct StatusTests {
     @Test func statusShowsAStoppedConsumerAndALaggingProjection() async throws {
         let depot = try await IsolatedDepot.make()
         var running: [String: Process] = [:]
-        for component in ["orders", "inventory", "payments", "projector"] { running[component] = try depot.start(component) }
+        for component in ["orders", "inventory", "payments", "projector"] {
+            running[component] = try depot.start(component)
+        }
         try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
         let client = try await SagaClient(depot)
         try await client.createProducts(["st": 100])

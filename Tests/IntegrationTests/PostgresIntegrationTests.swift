@@ -1,12 +1,15 @@
 import Foundation
-@testable import Postgres
 import Testing
+
+@testable import Postgres
 
 @Suite("PostgreSQL against the real database")
 struct PostgresIntegrationTests {
     static func table(_ pool: PostgresPool, _ definition: String) async throws -> String {
         let name = "test_" + UUID().uuidString.prefix(8).lowercased()
-        try await pool.withConnection { try await $0.executeScript(unescaped: "CREATE TABLE public.\(name) (\(definition))") }
+        try await pool.withConnection {
+            try await $0.executeScript(unescaped: "CREATE TABLE public.\(name) (\(definition))")
+        }
         return name
     }
 
@@ -23,9 +26,13 @@ struct PostgresIntegrationTests {
             "$1", "\\x00\\'", "\"quoted\"", "ünïcødé ✓ 🚀", String(repeating: "'", count: 1000), "", "E'\\n'",
         ]
         for value in hostile {
-            try await pool.withConnection { try await $0.execute("INSERT INTO public.\(unescaped: table) (value) VALUES (\(value))") }
+            try await pool.withConnection {
+                try await $0.execute("INSERT INTO public.\(unescaped: table) (value) VALUES (\(value))")
+            }
         }
-        let rows = try await pool.withConnection { try await $0.query("SELECT value FROM public.\(unescaped: table) ORDER BY id") }
+        let rows = try await pool.withConnection {
+            try await $0.query("SELECT value FROM public.\(unescaped: table) ORDER BY id")
+        }
         #expect(try rows.map { try $0.decode(0, as: String.self) } == hostile)
         let matched = try await pool.withConnection {
             try await $0.query("SELECT count(*) FROM public.\(unescaped: table) WHERE value = \(hostile[0])")
@@ -40,7 +47,8 @@ struct PostgresIntegrationTests {
         let pool = try await TestEnvironment.postgres()
         let table = try await Self.table(
             pool,
-            "t text, i8 bigint, i4 integer, b boolean, u uuid, ts timestamptz, j jsonb, raw bytea, d double precision, maybe text")
+            "t text, i8 bigint, i4 integer, b boolean, u uuid, ts timestamptz, j jsonb, raw bytea, d double precision, maybe text"
+        )
         let id = UUID()
         let when = Date(timeIntervalSince1970: 1_764_000_000.123456)
         let json = PostgresJSON(#"{"nested": {"list": [1, 2, 3]}, "s": "ü"}"#)
@@ -53,7 +61,8 @@ struct PostgresIntegrationTests {
                 VALUES (\("text ✓"), \(Int64.min), \(Int32.max), \(true), \(id), \(when), \(json), \(bytes), \(2.5), \(nothing))
                 """)
         }
-        let row = try #require(try await pool.withConnection { try await $0.query("SELECT * FROM public.\(unescaped: table)") }.first)
+        let row = try #require(
+            try await pool.withConnection { try await $0.query("SELECT * FROM public.\(unescaped: table)") }.first)
         #expect(try row.decode("t", as: String.self) == "text ✓")
         #expect(try row.decode("i8", as: Int64.self) == Int64.min)
         #expect(try row.decode("i4", as: Int32.self) == Int32.max)
@@ -100,7 +109,9 @@ struct PostgresIntegrationTests {
         let table = try await Self.table(pool, "id integer PRIMARY KEY")
         try await pool.withConnection { try await $0.execute("INSERT INTO public.\(unescaped: table) VALUES (\(7))") }
         do {
-            try await pool.withConnection { try await $0.execute("INSERT INTO public.\(unescaped: table) VALUES (\(7))") }
+            try await pool.withConnection {
+                try await $0.execute("INSERT INTO public.\(unescaped: table) VALUES (\(7))")
+            }
             Issue.record("the duplicate insert succeeded")
         } catch let error as PostgresError {
             #expect(error.kind == .server)
@@ -110,7 +121,9 @@ struct PostgresIntegrationTests {
             #expect(error.message.contains("duplicate key"))
         }
         // The connection that saw the error is still usable.
-        let count = try await pool.withConnection { try await $0.query("SELECT count(*) FROM public.\(unescaped: table)") }
+        let count = try await pool.withConnection {
+            try await $0.query("SELECT count(*) FROM public.\(unescaped: table)")
+        }
         #expect(try count[0].decode(0, as: Int.self) == 1)
         try await Self.drop(pool, table)
         await pool.shutdown()
@@ -154,11 +167,17 @@ struct PostgresIntegrationTests {
         let table = try await Self.table(pool, "id integer PRIMARY KEY")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<200 {
-                group.addTask { _ = try await pool.withTransaction { try await $0.execute("INSERT INTO public.\(unescaped: table) VALUES (\(i))") } }
+                group.addTask {
+                    _ = try await pool.withTransaction {
+                        try await $0.execute("INSERT INTO public.\(unescaped: table) VALUES (\(i))")
+                    }
+                }
             }
             try await group.waitForAll()
         }
-        let count = try await pool.withConnection { try await $0.query("SELECT count(*) FROM public.\(unescaped: table)") }
+        let count = try await pool.withConnection {
+            try await $0.query("SELECT count(*) FROM public.\(unescaped: table)")
+        }
         #expect(try count[0].decode(0, as: Int.self) == 200)
         #expect(pool.usage.open <= 4)
         try await Self.drop(pool, table)
@@ -217,7 +236,9 @@ struct PostgresIntegrationTests {
                 ])
             }
         }
-        let count = try await pool.withConnection { try await $0.query("SELECT count(*) FROM public.\(unescaped: table)") }
+        let count = try await pool.withConnection {
+            try await $0.query("SELECT count(*) FROM public.\(unescaped: table)")
+        }
         #expect(try count[0].decode(0, as: Int.self) == 2)
         try await Self.drop(pool, table)
         await pool.shutdown()

@@ -28,14 +28,19 @@ struct SagaClient {
     // MARK: Commands
 
     @discardableResult
-    func send<Payload: Codable & Sendable>(_ type: MessageType, correlationId: String, _ data: Payload, id: UUID = UUID()) async throws -> UUID {
+    func send<Payload: Codable & Sendable>(
+        _ type: MessageType, correlationId: String, _ data: Payload, id: UUID = UUID()
+    ) async throws -> UUID {
         try await publisher.publish(
-            Envelope(id: id, type: type, correlationId: correlationId, causationId: nil, data: data), timeout: .seconds(10))
+            Envelope(id: id, type: type, correlationId: correlationId, causationId: nil, data: data),
+            timeout: .seconds(10))
         return id
     }
 
     func createProduct(_ sku: String, stock: Int, priceCents: Int = 1_000) async throws {
-        try await send(.productCreate, correlationId: sku, CreateProduct(sku: sku, name: "Product \(sku)", priceCents: priceCents, stock: stock))
+        try await send(
+            .productCreate, correlationId: sku,
+            CreateProduct(sku: sku, name: "Product \(sku)", priceCents: priceCents, stock: stock))
     }
 
     /// Creates products and waits until inventory has them all.
@@ -43,16 +48,20 @@ struct SagaClient {
         for (sku, count) in stock { try await createProduct(sku, stock: count, priceCents: priceCents) }
         let created = try await eventually(timeout: .seconds(20)) {
             try await pool.withConnection { connection in
-                try await connection.query("SELECT count(*) FROM inventory.products").first!.decode(0, as: Int.self) >= stock.count
+                try await connection.query("SELECT count(*) FROM inventory.products").first!.decode(0, as: Int.self)
+                    >= stock.count
             }
         }
         #expect(created, "inventory did not create the products")
     }
 
     @discardableResult
-    func placeOrder(_ lines: [String: Int], token: String = "tok_ok", orderId: UUID = UUID(), customer: String = "customer-1") async throws -> UUID {
+    func placeOrder(
+        _ lines: [String: Int], token: String = "tok_ok", orderId: UUID = UUID(), customer: String = "customer-1"
+    ) async throws -> UUID {
         let order = PlaceOrder(
-            orderId: orderId, customerId: customer, lines: lines.sorted { $0.key < $1.key }.map { OrderLine(sku: $0.key, quantity: $0.value) },
+            orderId: orderId, customerId: customer,
+            lines: lines.sorted { $0.key < $1.key }.map { OrderLine(sku: $0.key, quantity: $0.value) },
             payment: .init(token: token))
         try await send(.orderPlace, correlationId: orderId.canonicalText, order)
         return orderId
@@ -67,7 +76,8 @@ struct SagaClient {
     /// The order's status in the projection (nil until the projector has seen it).
     func projectedStatus(_ orderId: UUID) async throws -> String? {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT status FROM projections.orders WHERE id = \(orderId)").first?.decode(0, as: String.self)
+            try await connection.query("SELECT status FROM projections.orders WHERE id = \(orderId)").first?.decode(
+                0, as: String.self)
         }
     }
 
@@ -85,7 +95,9 @@ struct SagaClient {
         var available: Int
         var reserved: Int
         var sold: Int
-        var description: String { self == .absent ? "no such product" : "available \(available), reserved \(reserved), sold \(sold)" }
+        var description: String {
+            self == .absent ? "no such product" : "available \(available), reserved \(reserved), sold \(sold)"
+        }
         /// What `stock` answers before inventory has the product (a test may be waiting for it).
         static let absent = Stock(available: .min, reserved: .min, sold: .min)
     }
@@ -93,7 +105,10 @@ struct SagaClient {
     /// Inventory's own numbers for a product.
     func stock(_ sku: String) async throws -> Stock {
         try await pool.withConnection { connection in
-            guard let row = try await connection.query("SELECT available, reserved, sold FROM inventory.products WHERE sku = \(sku)").first
+            guard
+                let row = try await connection.query(
+                    "SELECT available, reserved, sold FROM inventory.products WHERE sku = \(sku)"
+                ).first
             else { return .absent }
             return Stock(available: try row.decode(0), reserved: try row.decode(1), sold: try row.decode(2))
         }
@@ -113,8 +128,10 @@ struct SagaClient {
     /// The projection's numbers for a product.
     func projectedStock(_ sku: String) async throws -> Stock? {
         try await pool.withConnection { connection in
-            guard let row = try await connection.query(
-                "SELECT stock_available, stock_reserved, stock_sold FROM projections.products WHERE sku = \(sku)").first
+            guard
+                let row = try await connection.query(
+                    "SELECT stock_available, stock_reserved, stock_sold FROM projections.products WHERE sku = \(sku)"
+                ).first
             else { return nil }
             return Stock(available: try row.decode(0), reserved: try row.decode(1), sold: try row.decode(2))
         }
@@ -156,21 +173,30 @@ struct SagaClient {
     }
 
     func count(_ sql: String) async throws -> Int {
-        try await pool.withConnection { try await $0.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self) }
+        try await pool.withConnection {
+            try await $0.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self)
+        }
     }
 }
 
 extension SagaClient {
     /// Places `count` orders over the given skus with a mix of payment tokens, `concurrency` at a time.
-    func placeMixedOrders(_ count: Int, skus: [String], concurrency: Int = 16, pause: Duration = .zero) async throws -> [UUID] {
-        let tokens = ["tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_flaky", "tok_flaky", "tok_declined", "tok_slow"]
+    func placeMixedOrders(_ count: Int, skus: [String], concurrency: Int = 16, pause: Duration = .zero) async throws
+        -> [UUID]
+    {
+        let tokens = [
+            "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_ok", "tok_flaky", "tok_flaky", "tok_declined",
+            "tok_slow",
+        ]
         return try await withThrowingTaskGroup(of: UUID.self) { group in
             var placed: [UUID] = []
             for index in 0..<count {
                 if index >= concurrency { placed.append(try await group.next()!) }
                 group.addTask {
                     var lines: [String: Int] = [:]
-                    for offset in 0..<(1 + index % 3) { lines[skus[(index + offset * 7) % skus.count]] = 1 + (index + offset) % 2 }
+                    for offset in 0..<(1 + index % 3) {
+                        lines[skus[(index + offset * 7) % skus.count]] = 1 + (index + offset) % 2
+                    }
                     let id = try await placeOrder(lines, token: tokens[index % tokens.count])
                     if pause > .zero { try await Task.sleep(for: pause) }
                     return id
@@ -184,8 +210,10 @@ extension SagaClient {
     /// Waits until the service and the projection both show every order final.
     func waitUntilAllFinal(_ orders: [UUID], timeout: Duration) async throws -> Bool {
         try await eventually(timeout: timeout) {
-            let service = try await count("SELECT count(*) FROM orders.orders WHERE status IN ('confirmed', 'rejected', 'cancelled')")
-            let projected = try await count("SELECT count(*) FROM projections.orders WHERE status IN ('confirmed', 'rejected', 'cancelled')")
+            let service = try await count(
+                "SELECT count(*) FROM orders.orders WHERE status IN ('confirmed', 'rejected', 'cancelled')")
+            let projected = try await count(
+                "SELECT count(*) FROM projections.orders WHERE status IN ('confirmed', 'rejected', 'cancelled')")
             return service == orders.count && projected == orders.count
         }
     }
@@ -213,7 +241,10 @@ extension SagaClient {
         var violations = try await conservationViolations().map { "conservation: \($0)" }
         let checks: [(String, String)] = [
             ("orders not in the service", "SELECT \(expectedOrders) - count(*) FROM orders.orders"),
-            ("orders not final", "SELECT count(*) FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')"),
+            (
+                "orders not final",
+                "SELECT count(*) FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')"
+            ),
             (
                 "projection differs from the service",
                 "SELECT count(*) FROM orders.orders o FULL JOIN projections.orders p ON p.id = o.id WHERE p.status IS DISTINCT FROM o.status"
@@ -250,7 +281,10 @@ extension SagaClient {
                 WHERE (p.stock_available, p.stock_reserved, p.stock_sold) IS DISTINCT FROM (i.available, i.reserved, i.sold)
                 """
             ),
-            ("unpublished outbox rows", "SELECT (SELECT count(*) FROM orders.outbox) + (SELECT count(*) FROM inventory.outbox) + (SELECT count(*) FROM payments.outbox)"),
+            (
+                "unpublished outbox rows",
+                "SELECT (SELECT count(*) FROM orders.outbox) + (SELECT count(*) FROM inventory.outbox) + (SELECT count(*) FROM payments.outbox)"
+            ),
         ]
         for (name, sql) in checks {
             let found = try await count(sql)

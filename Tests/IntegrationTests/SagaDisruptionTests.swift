@@ -1,7 +1,7 @@
 import AMQP
 import DepotModel
-import Postgres
 import Foundation
+import Postgres
 import Testing
 
 /// The saga under SIGKILL and with replicas: one process per component, as in production.
@@ -49,7 +49,9 @@ struct SagaDisruptionTests {
                 "\(try $0.decode(0, as: String.self)) \(try $0.decode(1, as: Int.self))"
             }
         }
-        print("crash test: \(orders.count) orders, \(killCount) kills (SIGKILL), outcomes: \(outcomes.joined(separator: ", ")), violations: \(violations.count)")
+        print(
+            "crash test: \(orders.count) orders, \(killCount) kills (SIGKILL), outcomes: \(outcomes.joined(separator: ", ")), violations: \(violations.count)"
+        )
         #expect(killCount >= 20)
         await client.close()
         await depot.tearDown()

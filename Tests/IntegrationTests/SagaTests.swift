@@ -42,11 +42,19 @@ struct SagaTests {
             let order = try await client.placeOrder(["apple": 2, "pear": 1])
             #expect(try await client.finalStatus(order) == "confirmed")
 
-            #expect(try await client.stock("apple", settlingAt: .init(available: 8, reserved: 0, sold: 2)) == .init(available: 8, reserved: 0, sold: 2))
-            #expect(try await client.stock("pear", settlingAt: .init(available: 4, reserved: 0, sold: 1)) == .init(available: 4, reserved: 0, sold: 1))
-            let projected = try await eventually { try await client.projectedStock("apple") == .init(available: 8, reserved: 0, sold: 2) }
+            #expect(
+                try await client.stock("apple", settlingAt: .init(available: 8, reserved: 0, sold: 2))
+                    == .init(available: 8, reserved: 0, sold: 2))
+            #expect(
+                try await client.stock("pear", settlingAt: .init(available: 4, reserved: 0, sold: 1))
+                    == .init(available: 4, reserved: 0, sold: 1))
+            let projected = try await eventually {
+                try await client.projectedStock("apple") == .init(available: 8, reserved: 0, sold: 2)
+            }
             #expect(projected)
-            let expected = ["order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed"]
+            let expected = [
+                "order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed",
+            ]
             #expect(try await client.loggedEvents(order) == expected)
 
             var seen: [String] = []
@@ -111,12 +119,15 @@ struct SagaTests {
             let unknownToken = try await client.placeOrder(["widget": 1], token: "tok_whatever")
             #expect(try await client.finalStatus(declined) == "cancelled")
             #expect(try await client.finalStatus(unknownToken) == "cancelled")
-            let released = try await eventually { try await client.projectedStock("widget") == .init(available: 5, reserved: 0, sold: 0) }
+            let released = try await eventually {
+                try await client.projectedStock("widget") == .init(available: 5, reserved: 0, sold: 0)
+            }
             #expect(released)
             #expect(try await client.stock("widget") == .init(available: 5, reserved: 0, sold: 0))
             #expect(
                 try await client.loggedEvents(declined) == [
-                    "order.placed", "stock.reserved", "payment.requested", "payment.declined", "order.cancelled", "stock.released",
+                    "order.placed", "stock.reserved", "payment.requested", "payment.declined", "order.cancelled",
+                    "stock.released",
                 ])
             #expect(try await client.conservationViolations() == [])
         }
@@ -130,7 +141,9 @@ struct SagaTests {
             let calls = try await client.count(
                 "SELECT calls FROM payments.simulated_provider WHERE idempotency_key = '\(order.canonicalText)'")
             #expect(calls == 3)
-            #expect(try await client.stock("gadget", settlingAt: .init(available: 4, reserved: 0, sold: 1)) == .init(available: 4, reserved: 0, sold: 1))
+            #expect(
+                try await client.stock("gadget", settlingAt: .init(available: 4, reserved: 0, sold: 1))
+                    == .init(available: 4, reserved: 0, sold: 1))
         }
     }
 
@@ -142,17 +155,25 @@ struct SagaTests {
             #expect(reserved)
             try await client.cancel(order)
             #expect(try await client.finalStatus(order) == "cancelled")
-            let released = try await eventually { try await client.stock("slowpoke") == .init(available: 4, reserved: 0, sold: 0) }
+            let released = try await eventually {
+                try await client.stock("slowpoke") == .init(available: 4, reserved: 0, sold: 0)
+            }
             #expect(released)
             // The slow charge answered after the cancel: it is refunded, not kept.
             let refunded = try await eventually(timeout: .seconds(15)) {
-                try await client.count("SELECT count(*) FROM payments.charges WHERE status IN ('refunded', 'void')") == 1
+                try await client.count("SELECT count(*) FROM payments.charges WHERE status IN ('refunded', 'void')")
+                    == 1
             }
             #expect(refunded)
             // A cancel of a final order changes nothing.
-            let lateCancel = try await client.send(.orderCancel, correlationId: order.canonicalText, CancelOrder(orderId: order))
+            let lateCancel = try await client.send(
+                .orderCancel, correlationId: order.canonicalText, CancelOrder(orderId: order))
             // Handled once it is in orders' inbox (committed with whatever it changed).
-            #expect(try await eventually { try await client.count("SELECT count(*) FROM orders.inbox WHERE message_id = '\(lateCancel.canonicalText)'") == 1 })
+            #expect(
+                try await eventually {
+                    try await client.count(
+                        "SELECT count(*) FROM orders.inbox WHERE message_id = '\(lateCancel.canonicalText)'") == 1
+                })
             #expect(try await client.loggedEvents(order).filter { $0 == "order.cancelled" }.count == 1)
             #expect(try await client.conservationViolations() == [])
         }
@@ -184,10 +205,13 @@ struct SagaTests {
             let order = try await client.placeOrder(["late": 1], token: "tok_slow")
             #expect(try await client.finalStatus(order) == "cancelled")
             let reason = try await client.pool.withConnection { connection in
-                try await connection.query("SELECT reason FROM projections.orders WHERE id = \(order)").first!.decode(0, as: String.self)
+                try await connection.query("SELECT reason FROM projections.orders WHERE id = \(order)").first!.decode(
+                    0, as: String.self)
             }
             #expect(reason == "payment timed out")
-            let released = try await eventually { try await client.stock("late") == .init(available: 2, reserved: 0, sold: 0) }
+            let released = try await eventually {
+                try await client.stock("late") == .init(available: 2, reserved: 0, sold: 0)
+            }
             #expect(released)
             #expect(try await client.count("SELECT count(*) FROM orders.payment_deadlines") == 0)
         }
@@ -197,17 +221,26 @@ struct SagaTests {
         try await withDepot { client in
             let createId = UUID()
             for _ in 0..<2 {
-                try await client.send(.productCreate, correlationId: "twice", CreateProduct(sku: "twice", name: "Twice", priceCents: 100, stock: 10), id: createId)
+                try await client.send(
+                    .productCreate, correlationId: "twice",
+                    CreateProduct(sku: "twice", name: "Twice", priceCents: 100, stock: 10), id: createId)
             }
             let adjustId = UUID()
-            for _ in 0..<2 { try await client.send(.stockAdjust, correlationId: "twice", AdjustStock(sku: "twice", delta: 5), id: adjustId) }
+            for _ in 0..<2 {
+                try await client.send(
+                    .stockAdjust, correlationId: "twice", AdjustStock(sku: "twice", delta: 5), id: adjustId)
+            }
             let adjusted = try await eventually { try await client.stock("twice").available == 15 }
             #expect(adjusted)
 
             let orderId = UUID()
             let placeId = UUID()
-            let place = PlaceOrder(orderId: orderId, customerId: "c", lines: [.init(sku: "twice", quantity: 2)], payment: .init(token: "tok_ok"))
-            for _ in 0..<2 { try await client.send(.orderPlace, correlationId: orderId.canonicalText, place, id: placeId) }
+            let place = PlaceOrder(
+                orderId: orderId, customerId: "c", lines: [.init(sku: "twice", quantity: 2)],
+                payment: .init(token: "tok_ok"))
+            for _ in 0..<2 {
+                try await client.send(.orderPlace, correlationId: orderId.canonicalText, place, id: placeId)
+            }
             // The same order under a second message id (a client retry) is still one order.
             try await client.send(.orderPlace, correlationId: orderId.canonicalText, place)
             #expect(try await client.finalStatus(orderId) == "confirmed")
@@ -222,10 +255,15 @@ struct SagaTests {
             try await client.publisher.publish(envelope, timeout: .seconds(5))
             try await Task.sleep(for: .seconds(1))
 
-            #expect(try await client.stock("twice", settlingAt: .init(available: 13, reserved: 0, sold: 2)) == .init(available: 13, reserved: 0, sold: 2))
+            #expect(
+                try await client.stock("twice", settlingAt: .init(available: 13, reserved: 0, sold: 2))
+                    == .init(available: 13, reserved: 0, sold: 2))
             #expect(try await client.count("SELECT count(*) FROM eventlog.events WHERE type = 'product.created'") == 1)
             #expect(try await client.count("SELECT count(*) FROM eventlog.events WHERE type = 'stock.adjusted'") == 1)
-            #expect(try await client.loggedEvents(orderId) == ["order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed"])
+            #expect(
+                try await client.loggedEvents(orderId) == [
+                    "order.placed", "stock.reserved", "payment.requested", "payment.settled", "order.confirmed",
+                ])
             #expect(try await client.conservationViolations() == [])
         }
     }
@@ -234,8 +272,16 @@ struct SagaTests {
         try await withDepot { client in
             let poisons: [(queue: String, body: String, reason: String)] = [
                 ("depot.orders", "this is not json", "malformed"),
-                ("depot.inventory", #"{"id":"6f1c3f8e-9a53-4a55-9d0e-0d6a1f0c2b11","type":"order.exploded","version":1}"#, "unknown_type"),
-                ("depot.payments", #"{"id":"7f1c3f8e-9a53-4a55-9d0e-0d6a1f0c2b11","type":"payment.requested","version":9}"#, "unsupported_version"),
+                (
+                    "depot.inventory",
+                    #"{"id":"6f1c3f8e-9a53-4a55-9d0e-0d6a1f0c2b11","type":"order.exploded","version":1}"#,
+                    "unknown_type"
+                ),
+                (
+                    "depot.payments",
+                    #"{"id":"7f1c3f8e-9a53-4a55-9d0e-0d6a1f0c2b11","type":"payment.requested","version":9}"#,
+                    "unsupported_version"
+                ),
                 (
                     "depot.projector",
                     #"{"id":"8f1c3f8e-9a53-4a55-9d0e-0d6a1f0c2b11","type":"order.placed","version":1,"occurred_at":"2026-01-01T00:00:00Z","correlation_id":"x","data":{"order_id":42}}"#,
@@ -249,7 +295,8 @@ struct SagaTests {
             ]
             for poison in poisons {
                 try await client.amqp.publish(
-                    OutgoingMessage(poison.body, properties: .persistentJSON(messageId: UUID().uuidString)), exchange: "", routingKey: poison.queue)
+                    OutgoingMessage(poison.body, properties: .persistentJSON(messageId: UUID().uuidString)),
+                    exchange: "", routingKey: poison.queue)
             }
             for queue in Set(poisons.map(\.queue)) {
                 let expected = poisons.filter { $0.queue == queue }
@@ -271,7 +318,8 @@ struct SagaTests {
                 }
                 await dead.cancel()
                 for poison in expected {
-                    #expect(reasons.contains { $0.hasPrefix(poison.reason) }, "\(queue): \(reasons) lacks \(poison.reason)")
+                    #expect(
+                        reasons.contains { $0.hasPrefix(poison.reason) }, "\(queue): \(reasons) lacks \(poison.reason)")
                 }
             }
             // Every consumer is still there and the next good order goes through.
@@ -291,8 +339,12 @@ struct SagaTests {
             var statuses: [String: Int] = [:]
             for order in orders { statuses[try await client.finalStatus(order) ?? "not final", default: 0] += 1 }
             #expect(statuses == ["confirmed": 50, "rejected": 150])
-            #expect(try await client.stock("scarce", settlingAt: .init(available: 0, reserved: 0, sold: 50)) == .init(available: 0, reserved: 0, sold: 50))
-            let projected = try await eventually { try await client.projectedStock("scarce") == .init(available: 0, reserved: 0, sold: 50) }
+            #expect(
+                try await client.stock("scarce", settlingAt: .init(available: 0, reserved: 0, sold: 50))
+                    == .init(available: 0, reserved: 0, sold: 50))
+            let projected = try await eventually {
+                try await client.projectedStock("scarce") == .init(available: 0, reserved: 0, sold: 50)
+            }
             #expect(projected)
             #expect(try await client.conservationViolations() == [])
         }
@@ -310,7 +362,9 @@ struct SagaTests {
             }
             #expect(done)
             #expect(try await client.stock("bolt") == .init(available: 12, reserved: 0, sold: 0))
-            #expect(try await client.count("SELECT count(*) FROM eventlog.events WHERE type = 'stock.adjustment_rejected'") == 1)
+            #expect(
+                try await client.count("SELECT count(*) FROM eventlog.events WHERE type = 'stock.adjustment_rejected'")
+                    == 1)
             #expect(try await client.projectedStock("bolt") == .init(available: 12, reserved: 0, sold: 0))
             #expect(try await client.count("SELECT price_cents FROM projections.products WHERE sku = 'bolt'") == 999)
             #expect(try await client.conservationViolations() == [])
@@ -335,7 +389,10 @@ struct TopologyTests {
         }
         let queues = try JSONDecoder().decode([Queue].self, from: data)
         let types = Dictionary(uniqueKeysWithValues: queues.map { ($0.name, $0.type) })
-        for queue in ["depot.orders", "depot.inventory", "depot.payments", "depot.projector", "depot.orders.dead", "depot.orders.retry.500ms"] {
+        for queue in [
+            "depot.orders", "depot.inventory", "depot.payments", "depot.projector", "depot.orders.dead",
+            "depot.orders.retry.500ms",
+        ] {
             #expect(types[queue] == "quorum", "\(queue): \(types[queue] ?? "missing")")
         }
         await depot.tearDown()

@@ -11,8 +11,10 @@ import Testing
 /// `scripts/dev test` starts them). A server that cannot be reached fails the test with the
 /// variable's name and what was tried: these tests never skip.
 enum TestEnvironment {
-    static let amqpURL = ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
-    static let databaseURL = ProcessInfo.processInfo.environment["DEPOT_DATABASE_URL"] ?? "postgres://depot@127.0.0.1:5432/depot"
+    static let amqpURL =
+        ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+    static let databaseURL =
+        ProcessInfo.processInfo.environment["DEPOT_DATABASE_URL"] ?? "postgres://depot@127.0.0.1:5432/depot"
 
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -40,7 +42,9 @@ enum TestEnvironment {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
 
@@ -57,11 +61,15 @@ enum TestEnvironment {
             return try await AMQPConnection.connect(AMQPConfiguration(url: amqpURL, options: options))
         } catch {
             throw Unreachable(
-                description: "DEPOT_AMQP_URL=\(amqpURL) is unreachable (\(String(reflecting: error))); start it with scripts/dev services")
+                description:
+                    "DEPOT_AMQP_URL=\(amqpURL) is unreachable (\(String(reflecting: error))); start it with scripts/dev services"
+            )
         }
     }
 
-    static func postgres(maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5), url: String = databaseURL) async throws -> PostgresPool {
+    static func postgres(maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5), url: String = databaseURL)
+        async throws -> PostgresPool
+    {
         var options = PostgresConfiguration.Options()
         options.maxConnections = maxConnections
         options.acquireTimeout = acquireTimeout
@@ -70,7 +78,9 @@ enum TestEnvironment {
             _ = try await pool.withConnection { try await $0.execute("SELECT 1") }
         } catch {
             throw Unreachable(
-                description: "DEPOT_DATABASE_URL=\(url) is unreachable (\(String(reflecting: error))); start it with scripts/dev services")
+                description:
+                    "DEPOT_DATABASE_URL=\(url) is unreachable (\(String(reflecting: error))); start it with scripts/dev services"
+            )
         }
         return pool
     }
@@ -90,7 +100,8 @@ enum TestEnvironment {
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // A file, not a pipe: a server the script restarts may inherit the descriptor and keep a pipe open forever.
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("depot-dev-\(UUID().uuidString).out")
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "depot-dev-\(UUID().uuidString).out")
         FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outputURL) }
         process.standardOutput = try FileHandle(forWritingTo: outputURL)
@@ -99,7 +110,8 @@ enum TestEnvironment {
         process.waitUntilExit()
         let data = (try? Data(contentsOf: outputURL)) ?? Data()
         guard process.terminationStatus == 0 else {
-            throw Unreachable(description: "scripts/dev \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+            throw Unreachable(
+                description: "scripts/dev \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -17,10 +17,14 @@ struct OrderSagaTests {
 
     @Test("rejection, decline, timeout and customer cancel each end the order with a reason")
     func endings() {
-        #expect(OrderSaga.decide(.pending, .stockRejected(reason: "unknown sku x")).effect == .reject(reason: "unknown sku x"))
+        #expect(
+            OrderSaga.decide(.pending, .stockRejected(reason: "unknown sku x")).effect
+                == .reject(reason: "unknown sku x"))
         #expect(
             OrderSaga.decide(.reserved, .paymentDeclined(reason: "card declined"))
-                == .init(status: .cancelled, effect: .cancel(reason: "payment declined: card declined"), paymentDeadline: false))
+                == .init(
+                    status: .cancelled, effect: .cancel(reason: "payment declined: card declined"),
+                    paymentDeadline: false))
         #expect(OrderSaga.decide(.reserved, .paymentDeadlinePassed).effect == .cancel(reason: "payment timed out"))
         #expect(OrderSaga.decide(.pending, .cancelRequested(reason: "changed my mind")).status == .cancelled)
         #expect(OrderSaga.decide(.pending, .cancelRequested(reason: "x")).paymentDeadline == nil)
@@ -30,7 +34,8 @@ struct OrderSagaTests {
     @Test("late or repeated inputs change nothing", arguments: [OrderStatus.confirmed, .rejected, .cancelled])
     func finalOrdersStayFinal(status: OrderStatus) {
         let inputs: [OrderSaga.Input] = [
-            .stockReserved(lines: lines, totalCents: 300), .stockRejected(reason: "r"), .paymentSettled, .paymentDeclined(reason: "d"),
+            .stockReserved(lines: lines, totalCents: 300), .stockRejected(reason: "r"), .paymentSettled,
+            .paymentDeclined(reason: "d"),
             .cancelRequested(reason: "c"), .paymentDeadlinePassed,
         ]
         for input in inputs {

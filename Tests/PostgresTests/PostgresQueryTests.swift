@@ -1,6 +1,7 @@
 import Foundation
-@testable import Postgres
 import Testing
+
+@testable import Postgres
 
 @Suite("PostgresQuery and values")
 struct PostgresQueryTests {
@@ -36,10 +37,14 @@ struct PostgresQueryTests {
         #expect(PostgresTimestamp.parse("nonsense") == nil)
         #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000Z")
         #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000Z")
-        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: 253_402_300_799.5)) == "9999-12-31T23:59:59.500000Z")
+        #expect(
+            PostgresTimestamp.format(Date(timeIntervalSince1970: 253_402_300_799.5)) == "9999-12-31T23:59:59.500000Z")
         for _ in 0..<1_000 {
             let date = Date(timeIntervalSince1970: Double(Int64.random(in: -5_000_000_000...5_000_000_000)) / 1_000)
-            #expect(PostgresTimestamp.parse(PostgresTimestamp.format(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")) == date)
+            #expect(
+                PostgresTimestamp.parse(
+                    PostgresTimestamp.format(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(
+                        of: "Z", with: "+00")) == date)
         }
     }
 
@@ -48,7 +53,9 @@ struct PostgresQueryTests {
         let uuid = UUID()
         #expect(try UUID(postgresText: uuid.uuidString.lowercased()) == uuid)
         #expect(try UUID(postgresText: uuid.uuidString) == uuid)
-        #expect(try UUID(postgresText: "00000000-0000-0000-0000-0000000000ff").uuidString == "00000000-0000-0000-0000-0000000000FF")
+        #expect(
+            try UUID(postgresText: "00000000-0000-0000-0000-0000000000ff").uuidString
+                == "00000000-0000-0000-0000-0000000000FF")
         #expect(throws: PostgresError.self) { try UUID(postgresText: "00000000-0000-0000-0000-0000000000fg") }
         #expect(throws: PostgresError.self) { try UUID(postgresText: "00000000+0000-0000-0000-0000000000ff") }
         #expect(throws: PostgresError.self) { try UUID(postgresText: "") }

@@ -16,7 +16,8 @@ struct History {
 
     func time(_ index: Int) -> Date { start + Double(index) }
 
-    mutating func append<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload, correlation: String? = nil) {
+    mutating func append<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload, correlation: String? = nil)
+    {
         let index = events.count
         let envelope = Envelope(
             type: type, occurredAt: time(index), correlationId: correlation ?? orderKey, causationId: nil, data: data)
@@ -32,11 +33,20 @@ struct History {
     mutating func placed(_ lines: [OrderLine] = [OrderLine(sku: "mug", quantity: 2)]) {
         append(.orderPlaced, OrderPlaced(orderId: orderId, customerId: "alice", lines: lines))
     }
-    mutating func priced(_ type: MessageType, _ lines: [PricedLine] = [PricedLine(sku: "mug", quantity: 2, unitPriceCents: 1200)]) {
-        append(type, PricedOrder(orderId: orderId, lines: lines, totalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }))
+    mutating func priced(
+        _ type: MessageType, _ lines: [PricedLine] = [PricedLine(sku: "mug", quantity: 2, unitPriceCents: 1200)]
+    ) {
+        append(
+            type,
+            PricedOrder(
+                orderId: orderId, lines: lines, totalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }))
     }
-    mutating func reason(_ type: MessageType, _ reason: String) { append(type, OrderReason(orderId: orderId, reason: reason)) }
-    mutating func paymentRequested() { append(.paymentRequested, PaymentRequested(orderId: orderId, amountCents: 2400, token: "tok_ok")) }
+    mutating func reason(_ type: MessageType, _ reason: String) {
+        append(type, OrderReason(orderId: orderId, reason: reason))
+    }
+    mutating func paymentRequested() {
+        append(.paymentRequested, PaymentRequested(orderId: orderId, amountCents: 2400, token: "tok_ok"))
+    }
     mutating func payment(_ type: MessageType) {
         append(type, PaymentSettled(orderId: orderId, amountCents: 2400, reference: "sim_1"))
     }
@@ -52,7 +62,9 @@ struct History {
     mutating func updated(_ sku: String = "mug") {
         append(.productUpdated, ProductUpdated(sku: sku, name: "Big mug", priceCents: 1500), correlation: sku)
     }
-    mutating func discontinued(_ sku: String = "mug") { append(.productDiscontinued, ProductDiscontinued(sku: sku), correlation: sku) }
+    mutating func discontinued(_ sku: String = "mug") {
+        append(.productDiscontinued, ProductDiscontinued(sku: sku), correlation: sku)
+    }
     mutating func adjusted(_ delta: Int, _ sku: String = "mug") {
         append(.stockAdjusted, StockAdjusted(sku: sku, delta: delta, available: 0), correlation: sku)
     }
@@ -74,26 +86,47 @@ struct OrderFoldTests {
     static let cases: [Case] = [
         Case(name: "placed only", events: { _ in }, status: .pending, payment: .none, priced: false),
         Case(
-            name: "the happy path", events: { $0.priced(.stockReserved); $0.paymentRequested(); $0.payment(.paymentSettled); $0.priced(.orderConfirmed) },
+            name: "the happy path",
+            events: {
+                $0.priced(.stockReserved)
+                $0.paymentRequested()
+                $0.payment(.paymentSettled)
+                $0.priced(.orderConfirmed)
+            },
             status: .confirmed, payment: .settled, priced: true),
         Case(
-            name: "rejected by inventory", events: { $0.reason(.stockRejected, "unknown sku mug"); $0.reason(.orderRejected, "unknown sku mug") },
+            name: "rejected by inventory",
+            events: {
+                $0.reason(.stockRejected, "unknown sku mug")
+                $0.reason(.orderRejected, "unknown sku mug")
+            },
             status: .rejected, payment: .none, reason: "unknown sku mug", priced: false),
         Case(
             name: "payment declined",
             events: {
-                $0.priced(.stockReserved); $0.paymentRequested(); $0.declined(); $0.reason(.orderCancelled, "payment declined: card declined")
+                $0.priced(.stockReserved)
+                $0.paymentRequested()
+                $0.declined()
+                $0.reason(.orderCancelled, "payment declined: card declined")
                 $0.released()
             }, status: .cancelled, payment: .declined, reason: "payment declined: card declined", priced: true),
         Case(
             name: "cancelled while pending, then a late reservation and its release",
-            events: { $0.reason(.orderCancelled, "cancelled by the customer"); $0.priced(.stockReserved); $0.released() },
+            events: {
+                $0.reason(.orderCancelled, "cancelled by the customer")
+                $0.priced(.stockReserved)
+                $0.released()
+            },
             status: .cancelled, payment: .none, reason: "cancelled by the customer", priced: true),
         Case(
             name: "cancelled after settling: refunded",
             events: {
-                $0.priced(.stockReserved); $0.paymentRequested(); $0.payment(.paymentSettled); $0.reason(.orderCancelled, "cancelled by the customer")
-                $0.payment(.paymentRefunded); $0.released()
+                $0.priced(.stockReserved)
+                $0.paymentRequested()
+                $0.payment(.paymentSettled)
+                $0.reason(.orderCancelled, "cancelled by the customer")
+                $0.payment(.paymentRefunded)
+                $0.released()
             }, status: .cancelled, payment: .settled, reason: "cancelled by the customer", priced: true),
     ]
 
@@ -171,7 +204,10 @@ struct OrderFoldTests {
         var rows: [String: OrderRow] = [:]
         _ = Projections.foldOrders(history.facts, into: &rows)
         let record = try #require(rows[history.orderKey]).record
-        guard case .object(let members) = record else { Issue.record("not an object"); return }
+        guard case .object(let members) = record else {
+            Issue.record("not an object")
+            return
+        }
         #expect(members.map(\.key) == OrderRow.columns.components(separatedBy: ", "))
         #expect(record["created_at"] == .string(history.time(0).postgresTimestampText))
         #expect(record["total_cents"] == .null)
@@ -180,7 +216,8 @@ struct OrderFoldTests {
 
     @Test("the lines column is read back as written")
     func linesColumn() throws {
-        let lines = try OrderRow.lines(fromJSON: Array(#"[{"sku":"a","quantity":1},{"sku":"b","quantity":2,"unit_price_cents":300}]"#.utf8))
+        let lines = try OrderRow.lines(
+            fromJSON: Array(#"[{"sku":"a","quantity":1},{"sku":"b","quantity":2,"unit_price_cents":300}]"#.utf8))
         #expect(lines == [.init(sku: "a", quantity: 1), .init(sku: "b", quantity: 2, unitPriceCents: 300)])
         #expect(throws: (any Error).self) { try OrderRow.lines(fromJSON: Array(#"[{"sku":"a"}]"#.utf8)) }
     }
@@ -202,16 +239,43 @@ struct ProductFoldTests {
     static let cases: [Case] = [
         Case(name: "created", events: { _ in }, available: 10, reserved: 0, sold: 0),
         Case(name: "reserved", events: { $0.priced(.stockReserved) }, available: 8, reserved: 2, sold: 0),
-        Case(name: "reserved then sold", events: { $0.priced(.stockReserved); $0.priced(.orderConfirmed) }, available: 8, reserved: 0, sold: 2),
-        Case(name: "reserved then released", events: { $0.priced(.stockReserved); $0.released() }, available: 10, reserved: 0, sold: 0),
+        Case(
+            name: "reserved then sold",
+            events: {
+                $0.priced(.stockReserved)
+                $0.priced(.orderConfirmed)
+            }, available: 8, reserved: 0, sold: 2),
+        Case(
+            name: "reserved then released",
+            events: {
+                $0.priced(.stockReserved)
+                $0.released()
+            }, available: 10, reserved: 0, sold: 0),
         Case(
             name: "one order naming the sku twice",
             events: {
-                $0.priced(.stockReserved, [PricedLine(sku: "mug", quantity: 2, unitPriceCents: 1200), PricedLine(sku: "mug", quantity: 3, unitPriceCents: 1200)])
+                $0.priced(
+                    .stockReserved,
+                    [
+                        PricedLine(sku: "mug", quantity: 2, unitPriceCents: 1200),
+                        PricedLine(sku: "mug", quantity: 3, unitPriceCents: 1200),
+                    ])
             }, available: 5, reserved: 5, sold: 0),
-        Case(name: "restocked and written off", events: { $0.adjusted(5); $0.adjusted(-3) }, available: 12, reserved: 0, sold: 0),
-        Case(name: "discontinued", events: { $0.discontinued() }, available: 10, reserved: 0, sold: 0, discontinued: true),
-        Case(name: "order events that do not move stock", events: { $0.paymentRequested(); $0.reason(.orderCancelled, "x") }, available: 10, reserved: 0, sold: 0),
+        Case(
+            name: "restocked and written off",
+            events: {
+                $0.adjusted(5)
+                $0.adjusted(-3)
+            }, available: 12, reserved: 0, sold: 0),
+        Case(
+            name: "discontinued", events: { $0.discontinued() }, available: 10, reserved: 0, sold: 0, discontinued: true
+        ),
+        Case(
+            name: "order events that do not move stock",
+            events: {
+                $0.paymentRequested()
+                $0.reason(.orderCancelled, "x")
+            }, available: 10, reserved: 0, sold: 0),
     ]
 
     @Test("each stock and catalog event moves the product as the table says", arguments: cases)
@@ -222,14 +286,14 @@ struct ProductFoldTests {
         var rows: [String: ProductRow] = [:]
         _ = Projections.foldProducts(history.facts, into: &rows)
         let product = try #require(rows["mug"])
-        #expect(product.stock_available == row.available)
-        #expect(product.stock_reserved == row.reserved)
-        #expect(product.stock_sold == row.sold)
+        #expect(product.stockAvailable == row.available)
+        #expect(product.stockReserved == row.reserved)
+        #expect(product.stockSold == row.sold)
         #expect(product.discontinued == row.discontinued)
         let moving = history.facts.filter { Projections.productLines($0) != nil }
         #expect(product.version == Int64(moving.count))
         #expect(product.position == moving.last!.event.position)
-        #expect(product.updated_at == moving.last!.event.occurredAt.postgresTimestampText)
+        #expect(product.updatedAt == moving.last!.event.occurredAt.postgresTimestampText)
     }
 
     @Test("an update renames and reprices")
@@ -239,7 +303,7 @@ struct ProductFoldTests {
         history.updated()
         var rows: [String: ProductRow] = [:]
         #expect(Projections.foldProducts(history.facts, into: &rows) == ["mug"])
-        #expect(rows["mug"]?.name == "Big mug" && rows["mug"]?.price_cents == 1500)
+        #expect(rows["mug"]?.name == "Big mug" && rows["mug"]?.priceCents == 1500)
     }
 
     @Test("a product is created once; events for an unknown sku change nothing")
@@ -254,14 +318,19 @@ struct ProductFoldTests {
         twice.created(stock: 10)
         twice.created(stock: 99)
         #expect(Projections.foldProducts(twice.facts, into: &rows) == ["mug"])
-        #expect(rows["mug"]?.stock_available == 10 && rows["mug"]?.version == 1)
+        #expect(rows["mug"]?.stockAvailable == 10 && rows["mug"]?.version == 1)
     }
 
     @Test("an order's events touch only the skus of its lines")
     func skusMoved() {
         var history = History()
         history.placed([OrderLine(sku: "a", quantity: 1), OrderLine(sku: "b", quantity: 1)])
-        history.priced(.stockReserved, [PricedLine(sku: "a", quantity: 1, unitPriceCents: 1), PricedLine(sku: "b", quantity: 1, unitPriceCents: 1)])
+        history.priced(
+            .stockReserved,
+            [
+                PricedLine(sku: "a", quantity: 1, unitPriceCents: 1),
+                PricedLine(sku: "b", quantity: 1, unitPriceCents: 1),
+            ])
         history.paymentRequested()
         let facts = history.facts
         #expect(Projections.productLines(facts[0]) == nil)  // order.placed reserves nothing yet

@@ -21,10 +21,15 @@ struct DepotBench: AsyncParsableCommand {
     @Option(help: "Client counts for the database measurement, comma-separated.") var databaseClients = "1,4,16"
     @Option(help: "Events in the generated log for the replay measurement.") var replayEvents = 1_000_000
     @Option(help: "Which parts to run: all, amqp, postgres, e2e, edge or replay.") var only = "all"
-    @Option(help: "Orders in flight for the end-to-end measurement, comma-separated.") var endToEndConcurrency = "8,32,128"
+    @Option(help: "Orders in flight for the end-to-end measurement, comma-separated.") var endToEndConcurrency =
+        "8,32,128"
 
-    var amqpURL: String { ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F" }
-    var databaseURL: String { ProcessInfo.processInfo.environment["DEPOT_DATABASE_URL"] ?? "postgres://depot@127.0.0.1:5432/depot" }
+    var amqpURL: String {
+        ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+    }
+    var databaseURL: String {
+        ProcessInfo.processInfo.environment["DEPOT_DATABASE_URL"] ?? "postgres://depot@127.0.0.1:5432/depot"
+    }
 
     struct Line {
         var name: String
@@ -67,7 +72,9 @@ struct DepotBench: AsyncParsableCommand {
                 }
             }
             try await amqp.deleteQueue(queue)
-            log("round \(round + 1)/\(rounds): publish swift \(Int(publish.swift.last!)) c \(Int(publish.baseline.last!)); consume swift \(Int(consume.swift.last!)) c \(Int(consume.baseline.last!))")
+            log(
+                "round \(round + 1)/\(rounds): publish swift \(Int(publish.swift.last!)) c \(Int(publish.baseline.last!)); consume swift \(Int(consume.swift.last!)) c \(Int(consume.baseline.last!))"
+            )
         }
         await amqp.close()
         return [publish, consume]
@@ -106,13 +113,19 @@ struct DepotBench: AsyncParsableCommand {
     }
 
     /// Runs the C reference (built beside this binary) and returns its rate.
-    func reference(_ mode: String, _ endpoint: AMQPEndpoint, _ queue: String, _ windowOrPrefetch: Int) throws -> Double {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("amqp-c-reference")
+    func reference(_ mode: String, _ endpoint: AMQPEndpoint, _ queue: String, _ windowOrPrefetch: Int) throws -> Double
+    {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "amqp-c-reference")
         let output = try runProcess(
             binary.path,
             [mode, endpoint.host, "\(endpoint.port)", queue, "\(messages)", "\(windowOrPrefetch)", "\(bodyBytes)"])
-        let parts = output.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        guard parts.count == 2, parts[1] > 0 else { throw ValidationError("unexpected output from \(binary.path): \(output)") }
+        let parts = output.split(separator: " ").compactMap {
+            Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        guard parts.count == 2, parts[1] > 0 else {
+            throw ValidationError("unexpected output from \(binary.path): \(output)")
+        }
         return parts[0] / parts[1]
     }
 
@@ -124,23 +137,28 @@ struct DepotBench: AsyncParsableCommand {
         // reference does the same; the plain three-round-trip script is shown for context.
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-insert-pipelined.sql")
         try """
-            \\set n random(1, 1000000)
-            \\startpipeline
-            BEGIN;
-            INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
-            \\endpipeline
-            COMMIT;
-            """.write(to: script, atomically: true, encoding: .utf8)
+        \\set n random(1, 1000000)
+        \\startpipeline
+        BEGIN;
+        INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
+        \\endpipeline
+        COMMIT;
+        """.write(to: script, atomically: true, encoding: .utf8)
         let plainScript = try writePlainInsertScript()
 
         var lines: [Line] = []
         for clients in databaseClients.split(separator: ",").compactMap({ Int($0) }) {
-            var line = Line(name: "insert transaction, \(clients) client\(clients == 1 ? "" : "s") (tx/s)", reference: "pgbench -M prepared, same pipelined BEGIN")
-            let pool = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL, options: {
-                var options = PostgresConfiguration.Options()
-                options.maxConnections = clients
-                return options
-            }()))
+            var line = Line(
+                name: "insert transaction, \(clients) client\(clients == 1 ? "" : "s") (tx/s)",
+                reference: "pgbench -M prepared, same pipelined BEGIN")
+            let pool = PostgresPool(
+                configuration: try PostgresConfiguration(
+                    url: databaseURL,
+                    options: {
+                        var options = PostgresConfiguration.Options()
+                        options.maxConnections = clients
+                        return options
+                    }()))
             for round in 0..<rounds {
                 for side in round % 2 == 1 ? ["swift", "pgbench"] : ["pgbench", "swift"] {
                     if side == "swift" {
@@ -150,7 +168,9 @@ struct DepotBench: AsyncParsableCommand {
                         line.context.append(try pgbench(script: plainScript.path, clients: clients))
                     }
                 }
-                log("\(clients) clients round \(round + 1)/\(rounds): swift \(Int(line.swift.last!)) pgbench \(Int(line.baseline.last!))")
+                log(
+                    "\(clients) clients round \(round + 1)/\(rounds): swift \(Int(line.swift.last!)) pgbench \(Int(line.baseline.last!))"
+                )
             }
             await pool.shutdown()
             lines.append(line)
@@ -162,11 +182,11 @@ struct DepotBench: AsyncParsableCommand {
     func writePlainInsertScript() throws -> URL {
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-insert-plain.sql")
         try """
-            \\set n random(1, 1000000)
-            BEGIN;
-            INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
-            COMMIT;
-            """.write(to: script, atomically: true, encoding: .utf8)
+        \\set n random(1, 1000000)
+        BEGIN;
+        INSERT INTO bench.inserts (n, payload) VALUES (:n, 'order-payload-0123456789');
+        COMMIT;
+        """.write(to: script, atomically: true, encoding: .utf8)
         return script
     }
 
@@ -187,7 +207,9 @@ struct DepotBench: AsyncParsableCommand {
     func swiftInserts(_ pool: PostgresPool, clients: Int) async throws -> Double {
         // Open every connection before the clock starts, as pgbench does.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<clients { group.addTask { try await pool.withConnection { _ = try await $0.query("SELECT pg_sleep(0.05)") } } }
+            for _ in 0..<clients {
+                group.addTask { try await pool.withConnection { _ = try await $0.query("SELECT pg_sleep(0.05)") } }
+            }
             try await group.waitForAll()
         }
         let perClient = transactionsPerClient
@@ -216,7 +238,10 @@ struct DepotBench: AsyncParsableCommand {
         // -t, not -T: a child of this process inherits a signal mask that blocks pgbench's SIGALRM timer.
         let output = try runProcess(
             "/usr/bin/env",
-            ["pgbench", "-n", "-M", "prepared", "-c", "\(clients)", "-j", "\(min(clients, 2))", "-t", "\(transactionsPerClient)", "-f", script, databaseURL])
+            [
+                "pgbench", "-n", "-M", "prepared", "-c", "\(clients)", "-j", "\(min(clients, 2))", "-t",
+                "\(transactionsPerClient)", "-f", script, databaseURL,
+            ])
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
             let tps = Double(line.dropFirst(6).prefix { $0 != " " })
         else { throw ValidationError("unexpected pgbench output: \(output)") }
@@ -232,16 +257,21 @@ struct DepotBench: AsyncParsableCommand {
         for line in lines {
             let swift = median(line.swift)
             let baseline = median(line.baseline)
-            print("| \(line.name) | \(Int(swift)) | \(line.reference) | \(Int(baseline)) | \(String(format: "%.0f%%", 100 * swift / baseline)) | \(line.context.isEmpty ? "" : "plain BEGIN/INSERT/COMMIT pgbench: \(Int(median(line.context)))") |")
+            print(
+                "| \(line.name) | \(Int(swift)) | \(line.reference) | \(Int(baseline)) | \(String(format: "%.0f%%", 100 * swift / baseline)) | \(line.context.isEmpty ? "" : "plain BEGIN/INSERT/COMMIT pgbench: \(Int(median(line.context)))") |"
+            )
         }
         print("")
-        print("medians of \(rounds) rounds; \(messages) messages of \(bodyBytes) B per broker measurement, window \(window), prefetch \(prefetch); \(transactionsPerClient) insert transactions per client per database measurement")
+        print(
+            "medians of \(rounds) rounds; \(messages) messages of \(bodyBytes) B per broker measurement, window \(window), prefetch \(prefetch); \(transactionsPerClient) insert transactions per client per database measurement"
+        )
     }
 
     func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return 0 }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -64,7 +64,8 @@ extension DepotBench {
         let constant = ConstantBody()
         let application = EdgeServer.application(
             configuration: EdgeConfiguration(
-                host: "127.0.0.1", port: port, confirmTimeout: .seconds(5), rateLimit: nil, listenConfiguration: try PostgresConfiguration(url: benchURL)),
+                host: "127.0.0.1", port: port, confirmTimeout: .seconds(5), rateLimit: nil,
+                listenConfiguration: try PostgresConfiguration(url: benchURL)),
             publisher: MessagePublisher(amqp: amqp), primary: primary, read: primary, authority: authority,
             metrics: Self.metricsRegistry, logger: logger,
             benchmarkConstant: { constant.text })
@@ -75,7 +76,10 @@ extension DepotBench {
             // Wait for the server, then make the constant exactly as long as the order view.
             var view = ""
             for _ in 0..<100 {
-                if let text = try? runProcess("/usr/bin/curl", ["-fs", "-H", "Authorization: Bearer \(token)", "\(base)/v1/orders/\(orderId)"]), !text.isEmpty {
+                if let text = try? runProcess(
+                    "/usr/bin/curl", ["-fs", "-H", "Authorization: Bearer \(token)", "\(base)/v1/orders/\(orderId)"]),
+                    !text.isEmpty
+                {
                     view = text
                     break
                 }
@@ -95,26 +99,32 @@ extension DepotBench {
                         reads.append(try wrk("\(base)/v1/orders/\(orderId)", token: token))
                     }
                 }
-                log("round \(round + 1): read \(Int(reads.last!.requestsPerSecond))/s, trivial \(Int(trivial.last!.requestsPerSecond))/s")
+                log(
+                    "round \(round + 1): read \(Int(reads.last!.requestsPerSecond))/s, trivial \(Int(trivial.last!.requestsPerSecond))/s"
+                )
             }
-            rows.append(("GET /v1/orders/{id} (projection)", medianResult(reads), "same-size constant, same server and middleware", medianResult(trivial)))
+            rows.append(
+                (
+                    "GET /v1/orders/{id} (projection)", medianResult(reads),
+                    "same-size constant, same server and middleware", medianResult(trivial)
+                ))
 
             // Accepted orders: each one an idempotency row, a publish with its confirm, and a mark.
             var posts: [WrkResult] = []
             var publishes: [WrkResult] = []
             let script = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-orders.lua")
             try """
-                counter = 0
-                request = function()
-                    counter = counter + 1
-                    local key = string.format("%d-%d-%d", os.time(), math.random(1, 1000000000), counter)
-                    return wrk.format("POST", "/v1/orders", {
-                        ["Authorization"] = "Bearer \(token)",
-                        ["Content-Type"] = "application/json",
-                        ["Idempotency-Key"] = key,
-                    }, '{"lines":[{"sku":"bench-1","quantity":1}],"payment":{"token":"tok_ok"}}')
-                end
-                """.write(to: script, atomically: true, encoding: .utf8)
+            counter = 0
+            request = function()
+                counter = counter + 1
+                local key = string.format("%d-%d-%d", os.time(), math.random(1, 1000000000), counter)
+                return wrk.format("POST", "/v1/orders", {
+                    ["Authorization"] = "Bearer \(token)",
+                    ["Content-Type"] = "application/json",
+                    ["Idempotency-Key"] = key,
+                }, '{"lines":[{"sku":"bench-1","quantity":1}],"payment":{"token":"tok_ok"}}')
+            end
+            """.write(to: script, atomically: true, encoding: .utf8)
             for round in 0..<rounds {
                 posts.append(try wrk("\(base)/v1/orders", token: token, script: script.path))
                 let queue = "bench.edge.publish.\(round)"
@@ -122,9 +132,15 @@ extension DepotBench {
                 let rate = try reference("publish", endpoint, queue, 64)
                 try await amqp.deleteQueue(queue)
                 publishes.append(WrkResult(requestsPerSecond: rate, p50: 0, p99: 0, non2xx: 0))
-                log("round \(round + 1): POST /v1/orders \(Int(posts.last!.requestsPerSecond))/s (\(posts.last!.non2xx) not 2xx), C publish \(Int(rate))/s")
+                log(
+                    "round \(round + 1): POST /v1/orders \(Int(posts.last!.requestsPerSecond))/s (\(posts.last!.non2xx) not 2xx), C publish \(Int(rate))/s"
+                )
             }
-            rows.append(("POST /v1/orders accepted (202 after the confirm)", medianResult(posts), "C loop: publish + confirm, 64 in flight", medianResult(publishes)))
+            rows.append(
+                (
+                    "POST /v1/orders accepted (202 after the confirm)", medianResult(posts),
+                    "C loop: publish + confirm, 64 in flight", medianResult(publishes)
+                ))
             group.cancelAll()
         }
         try await amqp.purgeQueue(ordersQueue)
@@ -136,10 +152,13 @@ extension DepotBench {
         print("|---|---:|---:|---:|---|---:|---:|")
         for (name, result, reference, baseline) in rows {
             print(
-                "| \(name) | \(Int(result.requestsPerSecond)) | \(String(format: "%.2f", result.p50)) | \(String(format: "%.2f", result.p99)) | \(reference) | \(Int(baseline.requestsPerSecond))\(baseline.p50 > 0 ? String(format: " (p50 %.2f, p99 %.2f ms)", baseline.p50, baseline.p99) : "") | \(String(format: "%.0f%%", 100 * result.requestsPerSecond / baseline.requestsPerSecond)) |")
+                "| \(name) | \(Int(result.requestsPerSecond)) | \(String(format: "%.2f", result.p50)) | \(String(format: "%.2f", result.p99)) | \(reference) | \(Int(baseline.requestsPerSecond))\(baseline.p50 > 0 ? String(format: " (p50 %.2f, p99 %.2f ms)", baseline.p50, baseline.p99) : "") | \(String(format: "%.0f%%", 100 * result.requestsPerSecond / baseline.requestsPerSecond)) |"
+            )
         }
         print("")
-        print("wrk -t2 -c64 -d\(wrkSeconds)s --latency, medians of \(rounds) rounds; every non-2xx answer counted: \(rows.map { $0.1.non2xx })")
+        print(
+            "wrk -t2 -c64 -d\(wrkSeconds)s --latency, medians of \(rounds) rounds; every non-2xx answer counted: \(rows.map { $0.1.non2xx })"
+        )
     }
 
     var wrkSeconds: Int { 8 }
@@ -155,7 +174,9 @@ extension DepotBench {
             try await connection.execute("CREATE DATABASE \(unescaped: name)")
         }
         await admin.shutdown()
-        let depot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("depot").path
+        let depot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "depot"
+        ).path
         _ = try runProcess(depot, ["migrate", "--database-url", components.string!])
         return components.string!
     }
@@ -165,15 +186,25 @@ extension DepotBench {
         if let script { arguments += ["-s", script] }
         let output = try runProcess("/usr/bin/wrk", arguments + [url])
         func latency(_ label: String) -> Double {
-            guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) }) else { return 0 }
+            guard
+                let line = output.split(separator: "\n").first(where: {
+                    $0.trimmingCharacters(in: .whitespaces).hasPrefix(label)
+                })
+            else { return 0 }
             let value = line.split(separator: " ").last.map(String.init) ?? ""
             if value.hasSuffix("ms") { return Double(value.dropLast(2)) ?? 0 }
             if value.hasSuffix("us") { return (Double(value.dropLast(2)) ?? 0) / 1000 }
             if value.hasSuffix("s") { return (Double(value.dropLast(1)) ?? 0) * 1000 }
             return 0
         }
-        let rate = output.split(separator: "\n").first { $0.hasPrefix("Requests/sec:") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
-        let non2xx = output.split(separator: "\n").first { $0.contains("Non-2xx") }.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        let rate =
+            output.split(separator: "\n").first { $0.hasPrefix("Requests/sec:") }.flatMap {
+                Double($0.split(separator: " ").last ?? "")
+            } ?? 0
+        let non2xx =
+            output.split(separator: "\n").first { $0.contains("Non-2xx") }.flatMap {
+                Int($0.split(separator: " ").last ?? "")
+            } ?? 0
         return WrkResult(requestsPerSecond: rate, p50: latency("50%"), p99: latency("99%"), non2xx: non2xx)
     }
 

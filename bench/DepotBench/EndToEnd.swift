@@ -36,8 +36,13 @@ extension DepotBench {
         let consumeRate = try reference("consume", endpoint, queue, Int(prefetch))
         try await admin.deleteQueue(queue)
         let commitRate = try await pgbenchInsertRate(clients: 16)
-        let ceiling = 1 / (Self.publishesPerOrder / publishRate + Self.deliveriesPerOrder / consumeRate + Self.commitsPerOrder / commitRate)
-        log("ceiling: publish \(Int(publishRate))/s, consume \(Int(consumeRate))/s, commit \(Int(commitRate))/s → \(Int(ceiling)) orders/s")
+        let ceiling =
+            1
+            / (Self.publishesPerOrder / publishRate + Self.deliveriesPerOrder / consumeRate + Self.commitsPerOrder
+                / commitRate)
+        log(
+            "ceiling: publish \(Int(publishRate))/s, consume \(Int(consumeRate))/s, commit \(Int(commitRate))/s → \(Int(ceiling)) orders/s"
+        )
 
         var lines: [EndToEndLine] = []
         for layout in ["depot all", "one process per component"] {
@@ -54,11 +59,13 @@ extension DepotBench {
         print("|---|---:|---:|---:|---:|---:|---:|")
         for line in lines {
             print(
-                "| \(line.layout) | \(line.concurrency) | \(Int(line.ordersPerSecond)) | \(String(format: "%.1f", line.p50)) | \(String(format: "%.1f", line.p99)) | \(Int(ceiling)) | \(String(format: "%.0f%%", 100 * line.ordersPerSecond / ceiling)) |")
+                "| \(line.layout) | \(line.concurrency) | \(Int(line.ordersPerSecond)) | \(String(format: "%.1f", line.p50)) | \(String(format: "%.1f", line.p99)) | \(Int(ceiling)) | \(String(format: "%.0f%%", 100 * line.ordersPerSecond / ceiling)) |"
+            )
         }
         print("")
         print(
-            "ceiling = 1 / (\(Int(Self.publishesPerOrder)) confirmed publishes / \(Int(publishRate)) per s (C loop) + \(Int(Self.deliveriesPerOrder)) consumes / \(Int(consumeRate)) per s (C loop) + \(Int(Self.commitsPerOrder)) commits / \(Int(commitRate)) per s (pgbench, 16 clients))")
+            "ceiling = 1 / (\(Int(Self.publishesPerOrder)) confirmed publishes / \(Int(publishRate)) per s (C loop) + \(Int(Self.deliveriesPerOrder)) consumes / \(Int(consumeRate)) per s (C loop) + \(Int(Self.commitsPerOrder)) commits / \(Int(commitRate)) per s (pgbench, 16 clients))"
+        )
     }
 
     var benchDatabaseURL: String {
@@ -80,7 +87,8 @@ extension DepotBench {
                 _ = try? await admin.deleteQueue("depot.\(component)\(suffix)")
             }
         }
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("depot")
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "depot")
         var environment = ProcessInfo.processInfo.environment
         environment["DEPOT_DATABASE_URL"] = benchDatabaseURL
         environment["DEPOT_LOG_LEVEL"] = "warning"
@@ -107,7 +115,9 @@ extension DepotBench {
         let deadline = ContinuousClock.now + .seconds(30)
         for queue in ["depot.orders", "depot.inventory", "depot.payments", "depot.projector"] {
             while (try? await admin.inspectQueue(queue).consumerCount) ?? 0 == 0 {
-                guard ContinuousClock.now < deadline else { throw ValidationError("\(layout): \(queue) has no consumer after 30 s") }
+                guard ContinuousClock.now < deadline else {
+                    throw ValidationError("\(layout): \(queue) has no consumer after 30 s")
+                }
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
@@ -119,7 +129,9 @@ extension DepotBench {
         let skus = (0..<20).map { "bench-\($0)" }
         for sku in skus {
             try await publisher.publish(
-                Envelope(type: .productCreate, correlationId: sku, causationId: nil, data: CreateProduct(sku: sku, name: sku, priceCents: 100, stock: 1_000_000_000)))
+                Envelope(
+                    type: .productCreate, correlationId: sku, causationId: nil,
+                    data: CreateProduct(sku: sku, name: sku, priceCents: 100, stock: 1_000_000_000)))
         }
         let tap = "bench.tap.\(UUID().uuidString.prefix(8).lowercased())"
         try await admin.declareQueue(tap, durable: false, exclusive: true, autoDelete: true)
@@ -140,7 +152,8 @@ extension DepotBench {
             }
             let concurrencies = endToEndConcurrency.split(separator: ",").compactMap { Int($0) }
             group.addTask {
-                _ = try await Self.runOrders(count: 300, concurrency: 16, skus: skus, publisher: publisher, waiters: waiters)  // warm-up
+                _ = try await Self.runOrders(
+                    count: 300, concurrency: 16, skus: skus, publisher: publisher, waiters: waiters)  // warm-up
                 var lines: [EndToEndLine] = []
                 for concurrency in concurrencies {
                     let count = max(1_000, concurrency * 25)
@@ -148,9 +161,13 @@ extension DepotBench {
                         count: count, concurrency: concurrency, skus: skus, publisher: publisher, waiters: waiters)
                     let sorted = latencies.sorted()
                     let line = EndToEndLine(
-                        layout: layout, concurrency: concurrency, ordersPerSecond: rate, p50: sorted[sorted.count / 2] * 1000,
+                        layout: layout, concurrency: concurrency, ordersPerSecond: rate,
+                        p50: sorted[sorted.count / 2] * 1000,
                         p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000)
-                    FileHandle.standardError.write(Data("[bench] \(layout), \(concurrency) in flight: \(Int(rate)) orders/s, p50 \(line.p50) ms, p99 \(line.p99) ms\n".utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            "[bench] \(layout), \(concurrency) in flight: \(Int(rate)) orders/s, p50 \(line.p50) ms, p99 \(line.p99) ms\n"
+                                .utf8))
                     lines.append(line)
                 }
                 return lines
@@ -163,7 +180,9 @@ extension DepotBench {
     }
 
     /// Closed loop: `concurrency` customers, each placing its next order when the last is confirmed.
-    static func runOrders(count: Int, concurrency: Int, skus: [String], publisher: MessagePublisher, waiters: OrderWaiters) async throws -> (Double, [Double]) {
+    static func runOrders(
+        count: Int, concurrency: Int, skus: [String], publisher: MessagePublisher, waiters: OrderWaiters
+    ) async throws -> (Double, [Double]) {
         let next = OrderCounter()
         let started = ContinuousClock.now
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -176,10 +195,13 @@ extension DepotBench {
                         let id = UUID()
                         let placed = ContinuousClock.now
                         let order = PlaceOrder(
-                            orderId: id, customerId: "bench", lines: [OrderLine(sku: skus[index % skus.count], quantity: 1)],
+                            orderId: id, customerId: "bench",
+                            lines: [OrderLine(sku: skus[index % skus.count], quantity: 1)],
                             payment: .init(token: "tok_ok"))
                         let confirmed = try await waiters.wait(for: id) {
-                            try await publisher.publish(Envelope(type: .orderPlace, correlationId: id.canonicalText, causationId: nil, data: order))
+                            try await publisher.publish(
+                                Envelope(
+                                    type: .orderPlace, correlationId: id.canonicalText, causationId: nil, data: order))
                         }
                         guard confirmed else { throw ValidationError("order \(id) did not confirm") }
                         latencies.append(elapsedSeconds(since: placed))

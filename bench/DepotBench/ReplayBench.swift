@@ -17,7 +17,9 @@ extension DepotBench {
         try await pool.withConnection { connection in
             try await connection.executeScript(unescaped: Self.generateLog(orders: orders))
         }
-        let total = try await pool.withConnection { try await $0.query("SELECT count(*) FROM eventlog.events").first!.decode(0, as: Int.self) }
+        let total = try await pool.withConnection {
+            try await $0.query("SELECT count(*) FROM eventlog.events").first!.decode(0, as: Int.self)
+        }
 
         var depotRates: [Double] = []
         var sqlRates: [Double] = []
@@ -32,7 +34,9 @@ extension DepotBench {
                     sqlRates.append(Double(total) / seconds(since: started))
                 }
             }
-            log("round \(round + 1): depot replay \(Int(depotRates.last!)) events/s, SQL \(Int(sqlRates.last!)) events/s")
+            log(
+                "round \(round + 1): depot replay \(Int(depotRates.last!)) events/s, SQL \(Int(sqlRates.last!)) events/s"
+            )
         }
         // The two must have written the same rows.
         let differing = try await pool.withConnection { connection in
@@ -52,7 +56,9 @@ extension DepotBench {
         print("|---|---:|---:|---|---:|---:|")
         let depotRate = median(depotRates)
         let sqlRate = median(sqlRates)
-        print("| depot replay projections (all) | \(total) | \(Int(depotRate)) | set-based SQL writing the same rows | \(Int(sqlRate)) | \(String(format: "%.0f%%", 100 * depotRate / sqlRate)) |")
+        print(
+            "| depot replay projections (all) | \(total) | \(Int(depotRate)) | set-based SQL writing the same rows | \(Int(sqlRate)) | \(String(format: "%.0f%%", 100 * depotRate / sqlRate)) |"
+        )
         print("")
         print("medians of \(rounds) rounds; rows differing between the two results: \(differing)")
     }
