@@ -24,6 +24,9 @@ public struct ProjectorHandler: BatchHandler {
         self.projections = projections
     }
 
+    /// Made on first use, after the process bootstrapped its metrics.
+    static let projectionDelay = Timer(label: "depot_projection_delay_seconds")
+
     public func handle(_ batch: [IncomingMessage], on connection: PostgresConnection) async throws {
         // Every event's data must fit its type before it enters the log, used by a projection or not.
         for message in batch where !message.type.isCommand { try Self.validate(message) }
@@ -34,8 +37,7 @@ public struct ProjectorHandler: BatchHandler {
         if let last = events.last {
             try await projections.checkpoint(last.position, on: connection)
             // How long the newest event took from its occurrence to the projections.
-            Timer(label: "depot_projection_delay_seconds").recordNanoseconds(
-                Int64(max(0, Date().timeIntervalSince(last.occurredAt)) * 1e9))
+            Self.projectionDelay.recordNanoseconds(Int64(max(0, Date().timeIntervalSince(last.occurredAt)) * 1e9))
             // Tells waiting readers (the edge's `Prefer: wait`) which orders and products changed.
             let keys = Set(events.map(\.correlationId)).union(prepared.skusMoved)
             let changed = keys.sorted().joined(separator: ",")
