@@ -34,7 +34,8 @@ public struct ConnectionBudget: Sendable, Equatable, CustomStringConvertible {
         let relays = components.filter { $0.outboxSchema != nil }.count
         let consumers = components.filter { $0 != .projector }.count
         let listeners = relays + (edge ? 1 : 0)
-        let provider = components.contains(.payments) ? max(1, total / 8) : 0
+        // The provider holds its connection for about a third of a payment's handling.
+        let provider = components.contains(.payments) ? min(maxHandlerConcurrency, max(1, (total - listeners) / 3)) : 0
         let needed = listeners + 2 + (edge && separateReadURL ? 1 : 0) + provider
         guard total >= needed else {
             let names = (components.map(\.rawValue) + (edge ? ["edge"] : [])).joined(separator: ", ")
@@ -47,9 +48,10 @@ public struct ConnectionBudget: Sendable, Equatable, CustomStringConvertible {
         let shared = total - listeners - provider
         let read = edge && separateReadURL ? max(1, shared / (2 + consumers)) : 0
         let primary = shared - read
-        // Each component keeps two connections for its relay, watchers and probes.
-        let concurrency =
-            consumers == 0 ? 0 : min(maxHandlerConcurrency, max(1, (primary - 2 * max(1, units)) / consumers))
+        // Up to one delivery per shared connection: the relay, the watchers and the probes hold
+        // one only for a moment and queue for it like a handler (none waits on another), so
+        // reserving connections for them would only idle them.
+        let concurrency = consumers == 0 ? 0 : min(maxHandlerConcurrency, max(1, primary / consumers))
         return ConnectionBudget(
             total: total, listeners: listeners, primary: primary, read: read, provider: provider,
             handlerConcurrency: concurrency)
