@@ -39,7 +39,8 @@ struct ConnectionBudgetTests {
         let small = try ConnectionBudget.plan(components: [.orders], edge: false, separateReadURL: false, size: 3)
         let usual = try ConnectionBudget.plan(components: [.orders], edge: false, separateReadURL: false, size: 8)
         let large = try ConnectionBudget.plan(components: [.orders], edge: false, separateReadURL: false, size: 200)
-        let all = try ConnectionBudget.plan(components: Component.allCases, edge: true, separateReadURL: false, size: 12)
+        let all = try ConnectionBudget.plan(
+            components: Component.allCases, edge: true, separateReadURL: false, size: 12)
         #expect(small.handlerConcurrency == 2 && usual.handlerConcurrency == 7 && large.handlerConcurrency == 8)
         #expect(all.handlerConcurrency >= 1 && all.handlerConcurrency * 3 <= all.primary)
     }
