@@ -1,5 +1,4 @@
 import AMQP
-import Foundation
 import Logging
 import Postgres
 
@@ -51,34 +50,16 @@ public enum Connections {
                     setting: setting, problem: "database unreachable after 10 s (\(error.message))")
             }
         }
-        let minimum = min(minimum, maxConnections)
-        guard minimum > 1 else { return pool }
-        // Hold `minimum` leases at once, so that each is a connection of its own.
-        let limit = try? await pool.withConnection {
-            try await $0.query("SHOW max_connections").first?.decode(0, as: String.self)
-        }
-        let opened = Opened()
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                let gate = Gate(count: minimum)
-                for _ in 0..<minimum {
-                    group.addTask {
-                        do {
-                            try await pool.withConnection { _ in
-                                opened.increment()
-                                await gate.arriveAndWait()
-                            }
-                        } catch {
-                            await gate.arriveAndWait()  // a refused one arrives too, or the others wait forever
-                            throw error
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
+            try await pool.prewarm(minimum)
         } catch let error as PostgresError where error.isOutOfConnections {
+            // The pool's first connection is still idle: ask the server for its limit, to name it.
+            let limit = try? await pool.withConnection {
+                try await $0.query("SHOW max_connections").first?.decode(0, as: String.self)
+            }
+            let opened = pool.usage.open
             await pool.shutdown()
-            throw outOfConnections(opened: opened.count, wanted: minimum, serverLimit: limit ?? nil)
+            throw outOfConnections(opened: opened, wanted: min(minimum, maxConnections), serverLimit: limit ?? nil)
         } catch {
             await pool.shutdown()
             throw error
@@ -135,28 +116,5 @@ public enum Connections {
                 "PostgreSQL refused connection \(opened + 1) of the \(wanted) this process needs to start (too many clients; the server's "
                 + "max_connections is \(serverLimit ?? "reached")): lower DEPOT_DATABASE_POOL_SIZE, stop other clients, or raise max_connections"
         )
-    }
-}
-
-/// Counts connections opened during the start-up check.
-private final class Opened: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func increment() { lock.withLock { value += 1 } }
-    var count: Int { lock.withLock { value } }
-}
-
-/// Lets `count` tasks continue once all have arrived (so they hold their connections together).
-private actor Gate {
-    private var waiting: [CheckedContinuation<Void, Never>] = []
-    private let count: Int
-    init(count: Int) { self.count = count }
-    func arriveAndWait() async {
-        if waiting.count + 1 >= count {
-            for continuation in waiting { continuation.resume() }
-            waiting.removeAll()
-            return
-        }
-        await withCheckedContinuation { waiting.append($0) }
     }
 }

@@ -78,24 +78,18 @@ struct PostgresProjections: ProjectionReading {
         self.fallback = fallback === pool ? nil : fallback
     }
 
-    /// The read pool, or the primary when the read pool cannot answer.
-    private var pool: Pool { Pool(read: readPool, fallback: fallback) }
-
-    struct Pool {
-        let read: PostgresPool
-        let fallback: PostgresPool?
-
-        func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-            do {
-                return try await read.withConnection(body)
-            } catch let error as PostgresError where error.isUnavailable && fallback != nil {
-                return try await fallback!.withConnection(body)
-            }
+    /// Runs `body` on the read pool, or on the primary while the read pool cannot answer.
+    private func read<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await readPool.withConnection(body)
+        } catch let error as PostgresError where error.isUnavailable {
+            guard let fallback else { throw error }
+            return try await fallback.withConnection(body)
         }
     }
 
     func product(_ sku: String) async throws -> ProductView? {
-        try await pool.withConnection { connection in
+        try await read { connection in
             try await connection.query(
                 "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku = \(sku)"
             ).first
@@ -103,7 +97,7 @@ struct PostgresProjections: ProjectionReading {
     }
 
     func products(after sku: String, limit: Int) async throws -> [ProductView] {
-        try await pool.withConnection { connection in
+        try await read { connection in
             try await connection.query(
                 "SELECT \(unescaped: ProductView.columns) FROM projections.products WHERE sku > \(sku) ORDER BY sku LIMIT \(limit)"
             )
@@ -111,7 +105,7 @@ struct PostgresProjections: ProjectionReading {
     }
 
     func order(_ id: UUID) async throws -> OrderRow? {
-        try await pool.withConnection { connection in
+        try await read { connection in
             try await connection.query("SELECT \(unescaped: OrderRow.columns) FROM projections.orders WHERE id = \(id)")
                 .first
         }.map(OrderRow.init)
@@ -121,7 +115,7 @@ struct PostgresProjections: ProjectionReading {
         let status = query.status?.rawValue
         let afterTime = query.after?.createdAt
         let afterId = query.after?.id
-        return try await pool.withConnection { connection in
+        return try await read { connection in
             try await connection.query(
                 """
                 SELECT \(unescaped: OrderRow.columns) FROM projections.orders
@@ -134,7 +128,7 @@ struct PostgresProjections: ProjectionReading {
     }
 
     func events(ofOrder id: UUID) async throws -> [LoggedEvent] {
-        try await pool.withConnection { connection in
+        try await read { connection in
             try await connection.query(
                 "SELECT position, body FROM eventlog.events WHERE correlation_id = \(id.canonicalText) ORDER BY position"
             )
@@ -143,6 +137,6 @@ struct PostgresProjections: ProjectionReading {
 
     /// Ready while reads can be answered, by the read URL or by the primary in its place.
     func ping() async throws {
-        try await pool.withConnection { _ = try await $0.query("SELECT 1") }
+        try await read { _ = try await $0.query("SELECT 1") }
     }
 }

@@ -105,6 +105,22 @@ public final class PostgresPool: Sendable {
         for connection in idle { await connection.close() }
     }
 
+    /// Opens connections, kept idle for later leases, until `count` are open (at most the pool's
+    /// size): a server that cannot give a process what it needs refuses now, at start, rather
+    /// than in the middle of work. Throws the first refusal; what opened stays in the pool.
+    public func prewarm(_ count: Int) async throws {
+        let target = min(count, configuration.options.maxConnections)
+        while true {
+            let opens = state.withLock { state -> Bool in
+                guard !state.closed, state.open < target else { return false }
+                state.open += 1
+                return true
+            }
+            guard opens else { return }
+            release(try await openConnection())
+        }
+    }
+
     /// Connections open now, and how many callers wait (for status and metrics).
     public var usage: (open: Int, idle: Int, waiting: Int) {
         state.withLock { ($0.open, $0.idle.count, $0.waiters.count) }

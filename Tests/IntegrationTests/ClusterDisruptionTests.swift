@@ -39,80 +39,31 @@ struct ClusterDisruptionTests {
         }
     }
 
-    /// Orders through the balancer from a few callers until stopped; every answer recorded.
-    final class OrderStream: Sendable {
-        struct State {
-            var statuses: [Int: Int] = [:]
-            var transportErrors = 0
-            var pending: Set<String> = []  // keys not accepted yet
-            var accepted: [String: String] = [:]  // key → order id
-        }
-        let state = Mutex(State())
-        let stopped = Mutex(false)
-
-        func run(_ edge: EdgeClient, token: String, clients: Int = 4) async {
-            await withTaskGroup(of: Void.self) { group in
-                for client in 0..<clients {
-                    group.addTask {
-                        var round = 0
-                        while !self.stopped.withLock({ $0 }) {
-                            await self.send(
-                                edge, token: token, key: "stream-\(UUID().canonicalText.prefix(8))-\(client)-\(round)")
-                            round += 1
-                        }
+    /// Orders of two lines through `edge` from a few callers, each key new, until `traffic.stop()`.
+    static func stream(_ traffic: OrderTraffic, through edge: EdgeClient, token: String, clients: Int = 4) async {
+        await withTaskGroup(of: Void.self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    var round = 0
+                    while !traffic.isStopped {
+                        await traffic.order(
+                            edge, token: token, key: "stream-\(UUID().canonicalText.prefix(8))-\(client)-\(round)")
+                        round += 1
                     }
                 }
             }
-        }
-
-        func send(_ edge: EdgeClient, token: String, key: String) async {
-            let body =
-                #"{"lines":[{"sku":"cl-1","quantity":1},{"sku":"cl-2","quantity":1}],"payment":{"token":"tok_ok"}}"#
-            do {
-                let reply = try await edge.send(
-                    "POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": key])
-                state.withLock { state in
-                    state.statuses[reply.status, default: 0] += 1
-                    if let id = reply.json["id"] as? String, reply.status == 202 || reply.status == 201 {
-                        state.pending.remove(key)
-                        // A key with two orders.
-                        if let earlier = state.accepted[key], earlier != id { state.statuses[-1, default: 0] += 1 }
-                        state.accepted[key] = id
-                    } else {
-                        state.pending.insert(key)
-                    }
-                }
-            } catch {
-                state.withLock {
-                    $0.transportErrors += 1
-                    $0.pending.insert(key)
-                }
-            }
-        }
-
-        /// Sends every key not accepted yet again, as a client would, until all are accepted.
-        func settle(_ edge: EdgeClient, token: String) async throws -> Bool {
-            try await eventually(timeout: .seconds(90)) {
-                for key in self.state.withLock({ $0.pending }) { await self.send(edge, token: token, key: key) }
-                return self.state.withLock { $0.pending.isEmpty }
-            }
-        }
-
-        var summary: String {
-            state.withLock { state in
-                state.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-                    + "; transport errors \(state.transportErrors); accepted \(state.accepted.count)"
-            }
-        }
-        var serverErrors: Int {
-            state.withLock { $0.statuses.filter { $0.key >= 500 && $0.key != 503 || $0.key == -1 }.values.reduce(0, +) }
         }
     }
 
+    static func orderTraffic() -> OrderTraffic {
+        OrderTraffic(
+            body: #"{"lines":[{"sku":"cl-1","quantity":1},{"sku":"cl-2","quantity":1}],"payment":{"token":"tok_ok"}}"#)
+    }
+
     /// Every accepted order final, effects once, stock conserved, projections equal to the services.
-    func checkGuarantees(_ cluster: Cluster, baseline: Int, stream: OrderStream) async throws {
+    func checkGuarantees(_ cluster: Cluster, baseline: Int, stream: OrderTraffic) async throws {
         let client = try await SagaClient(cluster.depot)
-        let expected = baseline + stream.state.withLock { Set($0.accepted.values).count }
+        let expected = baseline + stream.acceptedOrders.count
         let violations = try await client.settledViolations(expectedOrders: expected, timeout: .seconds(90))
         #expect(violations == [], "cluster logs: .data/cluster/log/")
         await client.close()
@@ -143,17 +94,17 @@ struct ClusterDisruptionTests {
         let token = try await prepare(cluster)
         let baseline = try await ordersSoFar(cluster)
         let balancer = cluster.client(cluster.balancer)
-        let stream = OrderStream()
-        let running = Task { await stream.run(balancer, token: token) }
+        let stream = Self.orderTraffic()
+        let running = Task { await Self.stream(stream, through: balancer, token: token) }
         try await Task.sleep(for: .seconds(3))
         let leader = try TestEnvironment.dev(["cluster", "leader", "depot.orders"]).trimmingCharacters(
             in: .whitespacesAndNewlines)
         let stoppedAt = ContinuousClock.now
         try cluster.dev("stop-node", leader)
-        let before = stream.state.withLock { $0.accepted.count }
+        let before = stream.acceptedCount
         // Publishing and consuming move to the other nodes without restarting anything.
         let moved = try await eventually(timeout: .seconds(60)) {
-            stream.state.withLock { $0.accepted.count } > before + 10
+            stream.acceptedCount > before + 10
         }
         print(
             "orders accepted again \(ContinuousClock.now - stoppedAt) after stopping RabbitMQ node \(leader), the leader of depot.orders"
@@ -161,10 +112,10 @@ struct ClusterDisruptionTests {
         try await Task.sleep(for: .seconds(3))
         try cluster.dev("start-node", leader)
         try await Task.sleep(for: .seconds(3))
-        stream.stopped.withLock { $0 = true }
+        stream.stop()
         await running.value
         #expect(moved, "no order accepted after the leader stopped: \(stream.summary)")
-        #expect(try await stream.settle(balancer, token: token), "\(stream.summary)")
+        #expect(try await stream.resendPending(balancer, token: token), "\(stream.summary)")
         print("queue leader stopped and started under load: \(stream.summary)")
         #expect(stream.serverErrors == 0, "\(stream.summary)")
         try await checkGuarantees(cluster, baseline: baseline, stream: stream)
@@ -180,14 +131,14 @@ struct ClusterDisruptionTests {
             "POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": "kept"])
         #expect(first.status == 202)
 
-        let stream = OrderStream()
-        let running = Task { await stream.run(balancer, token: token) }
+        let stream = Self.orderTraffic()
+        let running = Task { await Self.stream(stream, through: balancer, token: token) }
         try await Task.sleep(for: .seconds(2))
         try cluster.dev("kill-process", "edge-1")
         // The balancer notices within its check interval; requests keep being accepted by edge-2.
-        let before = stream.state.withLock { $0.accepted.count }
+        let before = stream.acceptedCount
         let served = try await eventually(timeout: .seconds(20)) {
-            stream.state.withLock { $0.accepted.count } > before + 20
+            stream.acceptedCount > before + 20
         }
         #expect(served, "\(stream.summary)")
         let again = try await balancer.send(
@@ -196,9 +147,9 @@ struct ClusterDisruptionTests {
             again.status == 202 && again.json["id"] as? String == first.json["id"] as? String,
             "\(again.status) \(again.text)")
         try cluster.dev("start-process", "edge-1")
-        stream.stopped.withLock { $0 = true }
+        stream.stop()
         await running.value
-        #expect(try await stream.settle(balancer, token: token), "\(stream.summary)")
+        #expect(try await stream.resendPending(balancer, token: token), "\(stream.summary)")
         print("edge-1 SIGKILLed under load: \(stream.summary)")
         #expect(stream.serverErrors == 0, "\(stream.summary)")
         stream.state.withLock { $0.accepted["kept"] = first.json["id"] as? String }

@@ -9,86 +9,29 @@ import Testing
 /// budget on a stock server. Run alone (`--filter Disruption`): the first stops the shared database.
 @Suite("Database disruption", .serialized)
 struct DatabaseDisruptionTests {
-    /// Every answer the load got, by status, and what each 503 carried.
-    final class Answers: Sendable {
-        struct State {
-            var byStatus: [Int: Int] = [:]
-            var badUnavailable: [String] = []
-            var keysAnswered503: Set<String> = []
-            var acceptedOrders: Set<String> = []
-        }
-        let state = Mutex(State())
-        private let stopped = Mutex(false)
-        var isStopped: Bool { stopped.withLock { $0 } }
-        func stop() { stopped.withLock { $0 = true } }
+    static let orderBody = #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#
 
-        func record(_ reply: EdgeClient.Reply, key: String?) {
-            state.withLock { state in
-                state.byStatus[reply.status, default: 0] += 1
-                if reply.status == 503 {
-                    if reply.header("Retry-After") == nil || reply.header("Content-Type") != "application/problem+json"
-                    {
-                        state.badUnavailable.append("\(reply.headers) \(reply.text.prefix(200))")
-                    }
-                    if let key { state.keysAnswered503.insert(key) }
-                }
-                if let key, reply.status == 202 || reply.status == 201, let id = reply.json["id"] as? String {
-                    state.keysAnswered503.remove(key)
-                    state.acceptedOrders.insert(id)
-                }
-            }
-        }
-        var serverErrors: Int {
-            state.withLock { $0.byStatus.filter { $0.key >= 500 && $0.key != 503 }.values.reduce(0, +) }
-        }
-        var summary: String {
-            state.withLock {
-                $0.byStatus.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-            }
-        }
-    }
-
-    /// Orders, product reads and order listings from `clients` callers until `answers.stop()`.
-    static func load(_ edges: [EdgeClient], answers: Answers, clients: Int = 6) async throws {
+    /// Orders, product reads and order listings from `clients` callers until `traffic.stop()`.
+    static func load(_ edges: [EdgeClient], traffic: OrderTraffic, clients: Int = 6) async throws {
         let customer = try await EdgeClient.token()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<clients {
                 group.addTask {
                     var round = 0
-                    while !answers.isStopped {
+                    while !traffic.isStopped {
                         let edge = edges[(client + round) % edges.count]
-                        let key = "load-\(client)-\(round)"
-                        let body = #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#
-                        if let reply = try? await edge.send(
-                            "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key])
-                        {
-                            answers.record(reply, key: key)
-                        }
+                        await traffic.order(edge, token: customer, key: "load-\(client)-\(round)")
                         if let reply = try? await edge.send("GET", "/v1/products/db-1") {
-                            answers.record(reply, key: nil)
+                            traffic.record(reply, key: nil)
                         }
                         if let reply = try? await edge.send("GET", "/v1/orders?limit=5", token: customer) {
-                            answers.record(reply, key: nil)
+                            traffic.record(reply, key: nil)
                         }
                         round += 1
                     }
                 }
             }
             try await group.waitForAll()
-        }
-    }
-
-    /// Sends again every order whose last answer was 503, with its key, until each is accepted.
-    static func retryRefused(_ edge: EdgeClient, answers: Answers) async throws -> Bool {
-        let customer = try await EdgeClient.token()
-        return try await eventually(timeout: .seconds(60)) {
-            for key in answers.state.withLock({ $0.keysAnswered503 }) {
-                let body = #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#
-                answers.record(
-                    try await edge.send(
-                        "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key]), key: key)
-            }
-            return answers.state.withLock { $0.keysAnswered503.isEmpty }
         }
     }
 
@@ -100,8 +43,8 @@ struct DatabaseDisruptionTests {
             headers: ["Prefer": "wait=5"])
         #expect(created.status == 201)
 
-        let answers = Answers()
-        let load = Task { try await Self.load([edge], answers: answers) }
+        let answers = OrderTraffic(body: Self.orderBody)
+        let load = Task { try await Self.load([edge], traffic: answers) }
         try await Task.sleep(for: .seconds(2))
         try TestEnvironment.dev("stop-postgres")
         var sawNotReady = false
@@ -127,9 +70,9 @@ struct DatabaseDisruptionTests {
         #expect((answers.state.withLock { $0.byStatus[503] } ?? 0) > 0, "no request met the outage: \(answers.summary)")
         #expect(answers.state.withLock { $0.badUnavailable } == [])
         // Nothing half-done: every refused order, sent again with its key, is accepted once.
-        #expect(try await Self.retryRefused(edge, answers: answers))
+        #expect(try await answers.resendPending(edge, token: try await EdgeClient.token(), timeout: .seconds(60)))
         let client = try await SagaClient(edge.depot)
-        let accepted = answers.state.withLock { $0.acceptedOrders.compactMap(UUID.init(canonicalText:)) }
+        let accepted = answers.acceptedOrders
         #expect(try await client.waitUntilAllFinal(accepted, timeout: .seconds(90)))
         #expect(try await client.settledViolations(expectedOrders: accepted.count) == [])
         await client.close()
@@ -174,9 +117,9 @@ struct DatabaseDisruptionTests {
             ).status == 201)
 
         // Load through both edges; count what every process holds, by application_name.
-        let answers = Answers()
+        let answers = OrderTraffic(body: Self.orderBody)
         let running = edges
-        let load = Task { try await Self.load(running, answers: answers, clients: 8) }
+        let load = Task { try await Self.load(running, traffic: answers, clients: 8) }
         try await Task.sleep(for: .seconds(8))
         let observer = try await TestEnvironment.postgres(maxConnections: 1, url: server)
         let held = try await observer.withConnection { connection in
@@ -238,8 +181,7 @@ struct DatabaseDisruptionTests {
         var refusedAnswers: [Int] = []
         for round in 0..<5 {
             let reply = try await edges[0].send(
-                "POST", "/v1/orders", token: customer,
-                json: #"{"lines":[{"sku":"db-1","quantity":1}],"payment":{"token":"tok_ok"}}"#,
+                "POST", "/v1/orders", token: customer, json: Self.orderBody,
                 headers: ["Idempotency-Key": "refused-\(round)"])
             answers.record(reply, key: "refused-\(round)")
             refusedAnswers.append(reply.status)
@@ -252,9 +194,9 @@ struct DatabaseDisruptionTests {
         await gate.open()
         for holder in holders { await holder.value }
         await hog.shutdown()
-        #expect(try await Self.retryRefused(edges[0], answers: answers))
+        #expect(try await answers.resendPending(edges[0], token: try await EdgeClient.token(), timeout: .seconds(60)))
         let client = try await SagaClient(depot)
-        let accepted = answers.state.withLock { $0.acceptedOrders.compactMap(UUID.init(canonicalText:)) }
+        let accepted = answers.acceptedOrders
         #expect(try await client.waitUntilAllFinal(accepted, timeout: .seconds(90)))
         #expect(try await client.settledViolations(expectedOrders: accepted.count) == [])
         await client.close()
