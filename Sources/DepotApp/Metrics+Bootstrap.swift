@@ -1,3 +1,4 @@
+import Messaging
 import Metrics
 import Prometheus
 
@@ -9,7 +10,9 @@ public struct ProcessMetrics: Sendable {
     /// Bootstraps swift-metrics; call once per process (swift-metrics allows one bootstrap).
     public static func bootstrap() -> ProcessMetrics {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets[ConsumerMetrics.batchSizeLabel] = ConsumerMetrics.batchSizeBuckets
+        MetricsSystem.bootstrap(factory)
         return ProcessMetrics(registry: registry)
     }
 }

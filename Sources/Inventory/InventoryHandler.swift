@@ -34,6 +34,35 @@ public struct InventoryHandler: MessageHandler {
         }
     }
 
+    /// Locks every product the messages touch, in sku order, before anything else: across a
+    /// batch the handlers' own locks would otherwise come in message order, and two batches over
+    /// the same products could deadlock. Products of a sale or release are those of the order's
+    /// reservation, read without a lock (a reservation's lines never change once written).
+    public func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws {
+        var skus: Set<String> = []
+        var orders: [String] = []
+        for message in messages {
+            switch message.type {
+            case .orderPlaced: skus.formUnion(try message.decode(OrderPlaced.self).data.lines.map(\.sku))
+            case .stockAdjust: skus.insert(try message.decode(AdjustStock.self).data.sku)
+            case .orderConfirmed: orders.append(try message.decode(OrderConfirmed.self).data.orderId.canonicalText)
+            case .orderCancelled: orders.append(try message.decode(OrderEnded.self).data.orderId.canonicalText)
+            default: continue
+            }
+        }
+        guard !skus.isEmpty || !orders.isEmpty else { return }
+        // Travels with the first statement that follows; its rows are only locked, not read.
+        connection.executeLater(
+            """
+            SELECT 1 FROM inventory.products WHERE sku IN (
+                SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: skus.sorted())))
+                UNION
+                SELECT line->>'sku' FROM inventory.reservations r, jsonb_array_elements(r.lines) line
+                WHERE r.order_id IN (SELECT order_id::uuid FROM jsonb_array_elements_text(\(try PostgresJSON(encoding: orders))) order_id)
+            ) ORDER BY sku FOR UPDATE
+            """)
+    }
+
     // MARK: - Catalog
 
     private func create(_ command: Envelope<CreateProduct>, _ context: HandlerContext) async throws {

@@ -2,7 +2,7 @@ import Metrics
 
 /// One queue's consumer metrics, made once per consumer (a metric object per message would be
 /// a factory lookup and a lock on every delivery).
-struct ConsumerMetrics: Sendable {
+public struct ConsumerMetrics: Sendable {
     enum Outcome: String, CaseIterable {
         case ok, duplicate, retried
         case deadLettered = "dead_lettered"
@@ -12,6 +12,8 @@ struct ConsumerMetrics: Sendable {
     let handling: Timer
     let conflictRetries: [String: Counter]
     let databaseWaits: Counter
+    let batchSize: Recorder
+    let batchSplits: Counter
 
     init(queue: String) {
         consumed = Dictionary(
@@ -30,7 +32,13 @@ struct ConsumerMetrics: Sendable {
                 ($0, Counter(label: "depot_transaction_retries_total", dimensions: [("queue", queue), ("reason", $0)]))
             })
         databaseWaits = Counter(label: "depot_database_unavailable_waits_total", dimensions: [("queue", queue)])
+        // Messages per transaction: a histogram (buckets set at bootstrap) shows batching at work.
+        batchSize = Recorder(label: Self.batchSizeLabel, dimensions: [("queue", queue)], aggregate: true)
+        batchSplits = Counter(label: "depot_consumer_batch_splits_total", dimensions: [("queue", queue)])
     }
+
+    public static let batchSizeLabel = "depot_consumer_batch_size"
+    public static let batchSizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
     func count(_ outcome: Outcome) { consumed[outcome]?.increment() }
 }

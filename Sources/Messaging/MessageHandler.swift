@@ -8,6 +8,15 @@ import Synchronization
 /// inbox row is already written, and whatever it emits goes to the outbox in the same commit.
 public protocol MessageHandler: Sendable {
     func handle(_ message: IncomingMessage, context: HandlerContext) async throws
+
+    /// Runs first in every transaction, with all its messages (one, or a batch): takes the row
+    /// locks they will need in one global order, so that two transactions never hold rows the
+    /// other waits for. Handlers whose messages cannot meet on a row need not implement it.
+    func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws
+}
+
+extension MessageHandler {
+    public func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws {}
 }
 
 /// A failure that retrying cannot fix: the message goes to `depot.dead` with this reason.

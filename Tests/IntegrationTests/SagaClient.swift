@@ -177,6 +177,19 @@ struct SagaClient {
             try await $0.query(PostgresQuery(unescaped: sql)).first!.decode(0, as: Int.self)
         }
     }
+
+    /// Transactions of the services' consumers that handled more than one message: inbox rows
+    /// written by one transaction share its id (xmin).
+    func batchedTransactions() async throws -> Int {
+        try await count(
+            """
+            SELECT count(*) FROM (
+                SELECT xmin::text FROM orders.inbox GROUP BY 1 HAVING count(*) > 1
+                UNION ALL SELECT xmin::text FROM inventory.inbox GROUP BY 1 HAVING count(*) > 1
+                UNION ALL SELECT xmin::text FROM payments.inbox GROUP BY 1 HAVING count(*) > 1
+            ) batches
+            """)
+    }
 }
 
 extension SagaClient {

@@ -49,10 +49,13 @@ struct SagaDisruptionTests {
                 "\(try $0.decode(0, as: String.self)) \(try $0.decode(1, as: Int.self))"
             }
         }
+        // Batch boundaries were crossed by the kills: transactions of more than one message happened.
+        let batched = try await client.batchedTransactions()
         print(
-            "crash test: \(orders.count) orders, \(killCount) kills (SIGKILL), outcomes: \(outcomes.joined(separator: ", ")), violations: \(violations.count)"
+            "crash test: \(orders.count) orders, \(killCount) kills (SIGKILL), outcomes: \(outcomes.joined(separator: ", ")), violations: \(violations.count), transactions of several messages: \(batched)"
         )
         #expect(killCount >= 20)
+        #expect(batched > 0)
         await client.close()
         await depot.tearDown()
     }
@@ -71,6 +74,9 @@ struct SagaDisruptionTests {
         #expect(allFinal, "logs: \(depot.logDirectory.path)")
         let violations = try await client.settledViolations(expectedOrders: orders.count)
         #expect(violations == [], "logs: \(depot.logDirectory.path)")
+        let batched = try await client.batchedTransactions()
+        print("two replicas: \(orders.count) orders, transactions of several messages: \(batched)")
+        #expect(batched > 0)
         // Both replicas of each service did work (competing consumers), except the projector's standby.
         let amqp = try await depot.connect()
         for queue in Self.queues {

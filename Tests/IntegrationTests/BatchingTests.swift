@@ -1,0 +1,76 @@
+import AMQP
+import DepotModel
+import Foundation
+import Messaging
+import Postgres
+import Testing
+
+/// A service consumer handles what is waiting in batches, one transaction each, and a batch
+/// with a bad message in it still commits the good ones.
+@Suite("Batches per transaction", .serialized)
+struct BatchingTests {
+    @Test("a backlog is handled in batches; a poison, a failing and a repeated message inside them are handled alone")
+    func backlogInBatches() async throws {
+        let port = TestEnvironment.freePort()
+        let depot = try await IsolatedDepot.make(["DEPOT_ADMIN_PORT": "\(port)"])
+        let migrate = try depot.start("migrate", "--topology")
+        while migrate.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(migrate.terminationStatus == 0, "logs: \(depot.logDirectory.path)")
+        let client = try await SagaClient(depot)
+
+        // The backlog waits in depot.inventory before its consumer starts: 60 creates, one
+        // malformed body, one create the handler refuses, and one message id twice.
+        var repeated = UUID()
+        for index in 0..<60 {
+            let id = try await client.send(
+                .productCreate, correlationId: "b-\(index)",
+                CreateProduct(sku: "b-\(index)", name: "B \(index)", priceCents: 100, stock: index))
+            if index == 20 { repeated = id }
+            if index == 10 {
+                try await client.amqp.publish(
+                    OutgoingMessage("not json", properties: .persistentJSON(messageId: UUID().uuidString)),
+                    exchange: "", routingKey: "depot.inventory")
+            }
+            if index == 30 {
+                try await client.send(
+                    .productCreate, correlationId: "refused",
+                    CreateProduct(sku: "refused", name: "Refused", priceCents: 100, stock: -1))
+            }
+            if index == 40 {
+                try await client.send(
+                    .productCreate, correlationId: "b-20",
+                    CreateProduct(sku: "b-20", name: "B 20", priceCents: 100, stock: 20), id: repeated)
+            }
+        }
+        try depot.start("inventory")
+        let created = try await eventually(timeout: .seconds(30)) {
+            let products = try await client.count("SELECT count(*) FROM inventory.products")
+            let dead = try await client.amqp.inspectQueue("depot.inventory.dead").messageCount
+            return products == 60 && dead == 2
+        }
+        #expect(created, "logs: \(depot.logDirectory.path)")
+        #expect(try await client.count("SELECT count(*) FROM inventory.products WHERE available = initial_stock") == 60)
+        #expect(try await client.count("SELECT count(*) FROM inventory.inbox") == 60)
+        #expect(try await client.count("SELECT count(*) FROM inventory.products WHERE sku = 'refused'") == 0)
+
+        let metrics = String(
+            decoding: try await Curl.request("GET", "http://127.0.0.1:\(port)/metrics").body, as: UTF8.self)
+        func value(_ series: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap {
+                Double($0.split(separator: " ").last!)
+            }
+        }
+        let queue = #"{queue="depot.inventory"}"#
+        let batches = value("depot_consumer_batch_size_count\(queue)") ?? 0
+        let messages = value("depot_consumer_batch_size_sum\(queue)") ?? 0
+        // 63 deliveries; with the consumer started on a full queue most share a transaction.
+        #expect(messages == 63, "\(metrics)")
+        #expect(batches > 0 && batches <= 20, "batches: \(batches)")
+        #expect((value("depot_consumer_batch_splits_total\(queue)") ?? 0) >= 1)
+        #expect(value(#"depot_messages_consumed_total{queue="depot.inventory",outcome="duplicate"}"#) == 1)
+        #expect(value(#"depot_messages_consumed_total{queue="depot.inventory",outcome="ok"}"#) == 60)
+        #expect(value(#"depot_messages_consumed_total{queue="depot.inventory",outcome="dead_lettered"}"#) == 2)
+        await client.close()
+        await depot.tearDown()
+    }
+}
