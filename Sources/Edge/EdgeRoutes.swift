@@ -166,10 +166,8 @@ struct EdgeRoutes: Sendable {
 
     func placeOrder(_ request: Request, _ context: EdgeContext) async throws -> Response {
         let caller = try context.requireCaller()
-        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
-            throw Problem.invalid("Idempotency-Key", "the header is required")
-        }
-        guard (1...128).contains(key.unicodeScalars.count) else {
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let key, !(1...128).contains(key.unicodeScalars.count) {
             throw Problem.invalid("Idempotency-Key", "must be 1 to 128 characters")
         }
         var body = try await FieldReader.body(request, context: context, allowed: Fields.orderCreate)
@@ -205,19 +203,25 @@ struct EdgeRoutes: Sendable {
         }
         try body.finish()
 
-        let canonical = try IdempotencyKeys.canonical(OrderRequest(lines: lines, payment: .init(token: token!)))
         let orderId: UUID
-        switch try await idempotency.claim(subject: caller.subject, key: key, request: canonical) {
-        case .conflict:
-            throw Problem(.conflict, "this Idempotency-Key was used with a different body")
-        case .order(let id):
-            // Every request with this key sends the command with the same order id (cheaper than
-            // remembering which were confirmed): orders places an order id once, so a repeat, or
-            // a retry after a 503, is harmless.
-            orderId = id
-            let order = PlaceOrder(orderId: id, customerId: caller.subject, lines: lines, payment: .init(token: token!))
-            _ = try await send(.orderPlace, correlationId: id.canonicalText, order, request)
+        if let key {
+            let canonical = try IdempotencyKeys.canonical(OrderRequest(lines: lines, payment: .init(token: token!)))
+            switch try await idempotency.claim(subject: caller.subject, key: key, request: canonical) {
+            case .conflict:
+                throw Problem(.conflict, "this Idempotency-Key was used with a different body")
+            case .order(let id):
+                // Every request with this key sends the command with the same order id (cheaper
+                // than remembering which were confirmed): orders places an order id once, so a
+                // repeat, or a retry after a 503, is harmless.
+                orderId = id
+            }
+        } else {
+            // No key, no database: the order is new, and a retry of this request is a new order.
+            orderId = UUID()
         }
+        let command = PlaceOrder(
+            orderId: orderId, customerId: caller.subject, lines: lines, payment: .init(token: token!))
+        _ = try await send(.orderPlace, correlationId: orderId.canonicalText, command, request)
         let id = orderId.canonicalText
         return try await answer(
             request, accepted: orderId, location: "/v1/orders/\(id)", key: id, status: .created,

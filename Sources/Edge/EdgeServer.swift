@@ -132,7 +132,8 @@ public enum EdgeServer {
         let router = router(
             configuration: configuration, publisher: publisher,
             projections: PostgresProjections(pool: read, fallback: primary),
-            idempotency: IdempotencyKeys(pool: primary), authority: authority, waiters: waiters, metrics: metrics,
+            idempotency: IdempotencyKeys(pool: primary, registry: metrics), authority: authority, waiters: waiters,
+            metrics: metrics,
             benchmarkConstant: benchmarkConstant)
         return Application(
             router: router,

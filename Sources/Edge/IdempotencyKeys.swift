@@ -1,48 +1,148 @@
 import Foundation
+import Metrics
 import Postgres
+import Prometheus
+import Synchronization
 
 /// docs/interface.md §3's idempotency: the same key from the same caller with the same body names the
 /// same order however often and however concurrently it is sent; another body is 409.
-struct IdempotencyKeys: IdempotencyClaiming {
+///
+/// Claims are committed together (group commit): a claim that arrives while `flushers` claims
+/// are already on their way to the database waits for the next one, which carries every claim
+/// that arrived meanwhile in one statement, so concurrent requests share one commit and its
+/// disk sync instead of queueing for connections one commit each.
+final class IdempotencyKeys: IdempotencyClaiming, Sendable {
     let pool: PostgresPool
+    let flushers: Int
+    let maxBatch: Int
+    private let state = Mutex(State())
+    /// `depot_edge_idempotency_claims_per_commit`: group commit at work.
+    private let batchSize: Recorder
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var flushing = 0
+    }
+
+    private struct Waiting {
+        let claim: Claim
+        let continuation: CheckedContinuation<IdempotencyClaim, any Error>
+    }
+
+    struct Claim: Encodable {
+        let subject: String
+        let key: String
+        let request: String
+        let candidate: UUID
+    }
+
+    init(pool: PostgresPool, registry: PrometheusCollectorRegistry, flushers: Int = 2, maxBatch: Int = 256) {
+        self.pool = pool
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let label = "depot_edge_idempotency_claims_per_commit"
+        factory.valueHistogramBuckets[label] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        self.batchSize = Recorder(label: label, aggregate: true, factory: factory)
+        self.flushers = max(1, flushers)
+        self.maxBatch = max(1, maxBatch)
+    }
 
     /// Claims `key` for a new order, or returns the order it already names.
     func claim(subject: String, key: String, request: String) async throws -> IdempotencyClaim {
-        let candidate = UUID()
-        return try await pool.withConnection { connection in
-            // One statement: concurrent identical requests all read the one row that won.
-            let row = try await connection.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO edge.idempotency_keys (subject, key, request, order_id)
-                    VALUES (\(subject), \(key), \(request), \(candidate))
-                    ON CONFLICT (subject, key) DO NOTHING
-                    RETURNING request, order_id
-                )
-                SELECT request, order_id FROM inserted
-                UNION ALL
-                SELECT request, order_id FROM edge.idempotency_keys
-                WHERE subject = \(subject) AND key = \(key) AND NOT EXISTS (SELECT 1 FROM inserted)
-                """
-            ).first
-            guard let row else {
-                // Inserted by a transaction not yet visible to this snapshot: read again.
-                let again = try await connection.query(
-                    "SELECT request, order_id FROM edge.idempotency_keys WHERE subject = \(subject) AND key = \(key)"
-                ).first!
-                return try Self.claim(from: again, request: request)
+        let claim = Claim(subject: subject, key: key, request: request, candidate: UUID())
+        return try await withCheckedThrowingContinuation { continuation in
+            let lead = state.withLock { state -> Bool in
+                state.waiting.append(Waiting(claim: claim, continuation: continuation))
+                guard state.flushing < flushers else { return false }
+                state.flushing += 1
+                return true
             }
-            return try Self.claim(from: row, request: request)
+            if lead { Task { await self.flushUntilNoneWait() } }
+        }
+    }
+
+    private func flushUntilNoneWait() async {
+        while true {
+            let batch = state.withLock { state -> [Waiting] in
+                let batch = Array(state.waiting.prefix(maxBatch))
+                state.waiting.removeFirst(batch.count)
+                if batch.isEmpty { state.flushing -= 1 }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            batchSize.record(batch.count)
+            do {
+                let claims = try await commit(batch.map(\.claim))
+                for (waiting, claim) in zip(batch, claims) { waiting.continuation.resume(returning: claim) }
+            } catch {
+                for waiting in batch { waiting.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// One statement for all: concurrent identical requests all read the one row that won.
+    func commit(_ claims: [Claim]) async throws -> [IdempotencyClaim] {
+        let input = try PostgresJSON(
+            encoding: claims.enumerated().map { ClaimRow(index: $0.offset, claim: $0.element) })
+        return try await pool.withConnection { connection in
+            var found: [Int: (request: String, orderId: UUID)] = [:]
+            for row in try await connection.query(
+                """
+                WITH input AS (
+                    SELECT * FROM jsonb_to_recordset(\(input)) AS t(index int, subject text, key text, request text, candidate uuid)
+                ), inserted AS (
+                    INSERT INTO edge.idempotency_keys (subject, key, request, order_id)
+                    SELECT DISTINCT ON (subject, key) subject, key, request, candidate FROM input ORDER BY subject, key, index
+                    ON CONFLICT (subject, key) DO NOTHING
+                    RETURNING subject, key, request, order_id
+                )
+                SELECT i.index, coalesce(n.request, k.request), coalesce(n.order_id, k.order_id)
+                FROM input i
+                LEFT JOIN inserted n ON n.subject = i.subject AND n.key = i.key
+                LEFT JOIN edge.idempotency_keys k ON k.subject = i.subject AND k.key = i.key
+                """)
+            {
+                if let orderId = try row.decode(2, as: UUID?.self) {
+                    found[try row.decode(0)] = (try row.decode(1), orderId)
+                }
+            }
+            let unseen = claims.indices.filter { found[$0] == nil }
+            if !unseen.isEmpty {
+                // Inserted by a transaction this statement's snapshot did not see: read again.
+                let again = try PostgresJSON(encoding: unseen.map { ClaimRow(index: $0, claim: claims[$0]) })
+                for row in try await connection.query(
+                    """
+                    SELECT i.index, k.request, k.order_id
+                    FROM jsonb_to_recordset(\(again)) AS i(index int, subject text, key text)
+                    JOIN edge.idempotency_keys k ON k.subject = i.subject AND k.key = i.key
+                    """)
+                {
+                    found[try row.decode(0)] = (try row.decode(1), try row.decode(2))
+                }
+            }
+            return try claims.indices.map { index in
+                guard let row = found[index] else {
+                    throw PostgresError(.decoding, message: "an idempotency key vanished while it was claimed")
+                }
+                return row.request == claims[index].request ? .order(row.orderId) : .conflict
+            }
+        }
+    }
+
+    private struct ClaimRow: Encodable {
+        let index: Int
+        let subject: String
+        let key: String
+        let request: String
+        let candidate: UUID
+
+        init(index: Int, claim: Claim) {
+            self.index = index
+            (subject, key, request, candidate) = (claim.subject, claim.key, claim.request, claim.candidate)
         }
     }
 
     func ping() async throws {
         try await pool.withConnection { _ = try await $0.query("SELECT 1") }
-    }
-
-    private static func claim(from row: PostgresRow, request: String) throws -> IdempotencyClaim {
-        guard try row.decode(0, as: String.self) == request else { return .conflict }
-        return .order(try row.decode(1))
     }
 
     /// A request body's meaning in one canonical text (keys sorted, whitespace ignored).

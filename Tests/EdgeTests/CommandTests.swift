@@ -186,6 +186,26 @@ struct CommandTests {
         }
     }
 
+    @Test(
+        "without an Idempotency-Key an order needs no database: 202 while it is down, and each request is a new order")
+    func orderWithoutKey() async throws {
+        let edge = try await EdgeHarness()
+        edge.idempotency.fail(with: PostgresError(.connectionFailed, message: "the database is down"))
+        let alice = try await edge.token("alice")
+        let body = #"{"lines":[{"sku":"mug","quantity":1}],"payment":{"token":"tok_ok"}}"#
+        try await edge.test { client in
+            let first = try await client.send(.post, "/v1/orders", token: alice, json: body)
+            let second = try await client.send(.post, "/v1/orders", token: alice, json: body)
+            #expect(first.status == 202 && second.status == 202)
+            let ids = [first, second].compactMap { $0.json["id"] as? String }
+            #expect(Set(ids).count == 2)
+            #expect(edge.publisher.published.map(\.correlationId) == ids)
+            let keyed = try await client.send(
+                .post, "/v1/orders", token: alice, json: body, headers: ["Idempotency-Key": "k"])
+            #expect(keyed.status == 503)
+        }
+    }
+
     @Test("cancel: 202 for an open order, 409 once final")
     func cancel() async throws {
         let edge = try await EdgeHarness()

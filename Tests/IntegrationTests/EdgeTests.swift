@@ -215,7 +215,7 @@ struct EdgeTests {
         }
     }
 
-    @Test func fiftyConcurrentIdenticalOrdersMakeOneOrder() async throws {
+    @Test func concurrentOrdersWithOneKeyMakeOneOrderAndClaimsShareCommits() async throws {
         try await withEdge { edge in
             let admin = try await EdgeClient.admin()
             _ = try await edge.send(
@@ -223,17 +223,29 @@ struct EdgeTests {
                 headers: ["Prefer": "wait=5"])
             let customer = try await EdgeClient.token(sub: "customer-i")
             let body = #"{"lines":[{"sku":"idem","quantity":1}],"payment":{"token":"tok_ok"}}"#
-            let replies = try await withThrowingTaskGroup(of: EdgeClient.Reply.self) { group in
-                for _ in 0..<50 {
+            // 50 with one key and 50 with keys of their own, all at once: claims share commits.
+            let (replies, distinct) = try await withThrowingTaskGroup(of: (EdgeClient.Reply, Bool).self) { group in
+                for index in 0..<100 {
                     group.addTask {
-                        try await edge.send(
-                            "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": "same-key"])
+                        let key = index.isMultiple(of: 2) ? "same-key" : "key-\(index)"
+                        let reply = try await edge.send(
+                            "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": key])
+                        return (reply, key != "same-key")
                     }
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
+                return try await group.reduce(into: ([EdgeClient.Reply](), [EdgeClient.Reply]())) {
+                    if $1.1 { $0.1.append($1.0) } else { $0.0.append($1.0) }
+                }
             }
-            #expect(replies.allSatisfy { $0.status == 202 })
+            #expect((replies + distinct).allSatisfy { $0.status == 202 })
             #expect(Set(replies.compactMap { $0.json["id"] as? String }).count == 1)
+            let distinctIds = Set(distinct.compactMap { $0.json["id"] as? String })
+            #expect(distinctIds.count == 50 && !distinctIds.contains(replies[0].json["id"] as? String ?? ""))
+            let metrics = try await edge.send("GET", "/metrics").text
+            let commits = metrics.split(separator: "\n").first {
+                $0.hasPrefix("depot_edge_idempotency_claims_per_commit_count ")
+            }.flatMap { Double($0.split(separator: " ").last!) }
+            #expect(commits != nil && commits! < 100, "claims were not committed together: \(commits ?? -1) commits")
             // Key order and whitespace do not make a different body; another body does.
             let same = try await edge.send(
                 "POST", "/v1/orders", token: customer,
@@ -251,13 +263,18 @@ struct EdgeTests {
                 headers: ["Idempotency-Key": "same-key"])
             #expect(other.json["id"] as? String != replies[0].json["id"] as? String)
             let orders = try await eventually {
-                (try await edge.send("GET", "/v1/orders?customer_id=customer-i", token: admin)).json["items"].map {
-                    ($0 as? [Any])?.count == 1
-                } ?? false
+                // One order for the shared key, one for each of the 50 others.
+                (try await edge.send("GET", "/v1/orders?customer_id=customer-i&limit=100", token: admin)).json["items"]
+                    .map { ($0 as? [Any])?.count == 51 } ?? false
             }
             #expect(orders)
-            // No Idempotency-Key.
-            #expect(try await edge.send("POST", "/v1/orders", token: customer, json: body).status == 400)
+            // Without an Idempotency-Key every request is a new order.
+            let unkeyed = [
+                try await edge.send("POST", "/v1/orders", token: customer, json: body),
+                try await edge.send("POST", "/v1/orders", token: customer, json: body),
+            ]
+            #expect(unkeyed.allSatisfy { $0.status == 202 })
+            #expect(Set(unkeyed.compactMap { $0.json["id"] as? String }).count == 2)
         }
     }
 
