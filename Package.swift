@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AMQP", "Postgres", "Operations", "DepotApp", "Messaging", "DepotModel", "Edge",
+                "AMQP", "Postgres", "Operations", "DepotApp", "Messaging", "DepotModel", "Edge", "Inventory",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

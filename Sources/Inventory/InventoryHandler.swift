@@ -51,16 +51,26 @@ public struct InventoryHandler: MessageHandler {
             }
         }
         guard !skus.isEmpty || !orders.isEmpty else { return }
+        let named = try PostgresJSON(encoding: skus.sorted())
         // Travels with the first statement that follows; its rows are only locked, not read.
-        connection.executeLater(
-            """
-            SELECT 1 FROM inventory.products WHERE sku IN (
-                SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: skus.sorted())))
-                UNION
-                SELECT line->>'sku' FROM inventory.reservations r, jsonb_array_elements(r.lines) line
-                WHERE r.order_id IN (SELECT order_id::uuid FROM jsonb_array_elements_text(\(try PostgresJSON(encoding: orders))) order_id)
-            ) ORDER BY sku FOR UPDATE
-            """)
+        // Arrays (= ANY) rather than IN (subquery): the planner then uses the primary keys.
+        if orders.isEmpty {
+            connection.executeLater(
+                """
+                SELECT 1 FROM inventory.products WHERE sku = ANY (ARRAY(SELECT jsonb_array_elements_text(\(named))))
+                ORDER BY sku FOR UPDATE
+                """)
+        } else {
+            connection.executeLater(
+                """
+                SELECT 1 FROM inventory.products WHERE sku = ANY (ARRAY(
+                    SELECT jsonb_array_elements_text(\(named))
+                    UNION
+                    SELECT line->>'sku' FROM inventory.reservations r, jsonb_array_elements(r.lines) line
+                    WHERE r.order_id = ANY (ARRAY(SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: orders)))::uuid))
+                )) ORDER BY sku FOR UPDATE
+                """)
+        }
     }
 
     // MARK: - Catalog
@@ -165,7 +175,7 @@ public struct InventoryHandler: MessageHandler {
         for row in try await connection.query(
             """
             SELECT sku, price_cents, available, discontinued FROM inventory.products
-            WHERE sku IN (SELECT jsonb_array_elements_text(\(skus))) ORDER BY sku FOR UPDATE
+            WHERE sku = ANY (ARRAY(SELECT jsonb_array_elements_text(\(skus)))) ORDER BY sku FOR UPDATE
             """)
         {
             products[try row.decode(0)] = (try row.decode(1), try row.decode(2), try row.decode(3))
@@ -242,7 +252,7 @@ public struct InventoryHandler: MessageHandler {
         let skus = try PostgresJSON(encoding: Set(lines.map(\.sku)).sorted())
         context.connection.executeLater(
             """
-            SELECT 1 FROM inventory.products WHERE sku IN (SELECT jsonb_array_elements_text(\(skus))) ORDER BY sku FOR UPDATE
+            SELECT 1 FROM inventory.products WHERE sku = ANY (ARRAY(SELECT jsonb_array_elements_text(\(skus)))) ORDER BY sku FOR UPDATE
             """)
         context.connection.executeLater(
             """

@@ -151,7 +151,7 @@ public final class OutboxRelay: Service, Sendable {
                 connection.executeLater(
                     """
                     DELETE FROM \(unescaped: outbox.schema).outbox
-                    WHERE position IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: Array(positions[..<confirmed]))))::bigint)
+                    WHERE position = ANY (ARRAY(SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: Array(positions[..<confirmed]))))::bigint))
                     """)
             }
             if confirmed < results.count, let error = results[confirmed] {

@@ -82,7 +82,7 @@ public struct Projections: Sendable {
         for row in try await connection.query(
             """
             SELECT \(unescaped: OrderRow.columns) FROM \(unescaped: schema).orders
-            WHERE id IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: ids.sorted())))::uuid)
+            WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: ids.sorted())))::uuid))
             """)
         {
             let order = try OrderRow(row)
@@ -121,7 +121,7 @@ public struct Projections: Sendable {
         for row in try await connection.query(
             """
             SELECT row_to_json(p)::text FROM \(unescaped: schema).products p
-            WHERE sku IN (SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: skus.sorted()))))
+            WHERE sku = ANY (ARRAY(SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: skus.sorted())))))
             """)
         {
             let product = try JSONDecoder().decode(

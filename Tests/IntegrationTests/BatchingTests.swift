@@ -1,6 +1,7 @@
 import AMQP
 import DepotModel
 import Foundation
+import Inventory
 import Messaging
 import Postgres
 import Testing
@@ -71,6 +72,58 @@ struct BatchingTests {
         #expect(value(#"depot_messages_consumed_total{queue="depot.inventory",outcome="ok"}"#) == 60)
         #expect(value(#"depot_messages_consumed_total{queue="depot.inventory",outcome="dead_lettered"}"#) == 2)
         await client.close()
+        await depot.tearDown()
+    }
+
+    @Test(
+        "inventory's prepare locks exactly the products of the batch: those named, and those of a sold order's reservation"
+    )
+    func prepareLocksWhatTheBatchTouches() async throws {
+        let depot = try await IsolatedDepot.make()
+        let migrated = try await depot.run("migrate")
+        #expect(migrated.status == 0, "\(migrated.output)")
+        let pool = try depot.pool(maxConnections: 2)
+        let sold = UUID()
+        try await pool.withConnection { connection in
+            for sku in ["named", "reserved", "untouched"] {
+                try await connection.execute(
+                    "INSERT INTO inventory.products (sku, name, price_cents, initial_stock, available) VALUES (\(sku), \(sku), 1, 5, 5)"
+                )
+            }
+            try await connection.execute(
+                """
+                INSERT INTO inventory.reservations (order_id, status, lines)
+                VALUES (\(sold), 'reserved', '[{"sku":"reserved","quantity":1}]'),
+                       (\(UUID()), 'reserved', '[{"sku":"untouched","quantity":1}]')
+                """)
+        }
+        func message<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload) throws -> IncomingMessage {
+            let envelope = Envelope(type: type, correlationId: "c", causationId: nil, data: data)
+            return IncomingMessage(id: envelope.id, type: type, version: 1, body: try EnvelopeCodec.encode(envelope))
+        }
+        let batch = [
+            try message(
+                .orderPlaced, OrderPlaced(orderId: UUID(), customerId: "c", lines: [.init(sku: "named", quantity: 1)])),
+            try message(.orderConfirmed, OrderConfirmed(orderId: sold, lines: [], totalCents: 0)),
+        ]
+        let other = try depot.pool(maxConnections: 1)
+        try await pool.withTransaction { connection in
+            try await InventoryHandler().prepare(batch, on: connection)
+            _ = try await connection.query("SELECT 1")  // sends the pipelined lock
+            var locked: [String] = []
+            for sku in ["named", "reserved", "untouched"] {
+                do {
+                    _ = try await other.withConnection {
+                        try await $0.query("SELECT 1 FROM inventory.products WHERE sku = \(sku) FOR UPDATE NOWAIT")
+                    }
+                } catch let error as PostgresError where error.code == .lockNotAvailable {
+                    locked.append(sku)
+                }
+            }
+            #expect(locked == ["named", "reserved"])
+        }
+        await other.shutdown()
+        await pool.shutdown()
         await depot.tearDown()
     }
 }
