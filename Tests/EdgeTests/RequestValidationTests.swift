@@ -75,6 +75,34 @@ struct RequestValidationTests {
         }
     }
 
+    @Test(
+        "numbers are read as JSON Schema reads them: 2.0 and 2e0 are integers, 1.5 is not; a repeated key's last value counts"
+    )
+    func numbers() async throws {
+        let edge = try await EdgeHarness()
+        let admin = try await edge.admin()
+        try await edge.test { client in
+            for quantity in ["2.0", "2e0", "2"] {
+                let order = try await client.send(
+                    .post, "/v1/orders", token: admin,
+                    json: #"{"lines":[{"sku":"a","quantity":"# + quantity + #"}],"payment":{"token":"t"}}"#)
+                #expect(order.status == 202, "quantity \(quantity)")
+            }
+            let fraction = try await client.send(
+                .post, "/v1/orders", token: admin,
+                json: #"{"lines":[{"sku":"a","quantity":1.5}],"payment":{"token":"t"}}"#)
+            #expect(fraction.status == 400 && fraction.fields == ["lines[0].quantity"])
+            let repeated = try await client.send(
+                .post, "/v1/orders", token: admin,
+                json: #"{"lines":[{"sku":"a","quantity":0,"quantity":3}],"payment":{"token":"t"}}"#)
+            #expect(repeated.status == 202)
+            let deep = try await client.send(
+                .post, "/v1/orders", token: admin, json: String(repeating: "[", count: 10_000))
+            #expect(deep.status == 400 && deep.fields == ["body"])
+        }
+        #expect(edge.publisher.published.map { $0.correlationId }.count == 4)
+    }
+
     @Test("an order names nested fields by path; the Idempotency-Key header is bounded")
     func orderFields() async throws {
         let edge = try await EdgeHarness()
