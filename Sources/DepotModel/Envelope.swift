@@ -69,6 +69,12 @@ public enum EnvelopeCodec {
     public static func decode<Payload>(_ body: [UInt8], as payload: Payload.Type = Payload.self) throws(EnvelopeError)
         -> Envelope<Payload>
     {
+        if let readable = Payload.self as? any JSONReadable.Type {
+            func read<Readable: JSONReadable>(_: Readable.Type) throws(EnvelopeError) -> Any {
+                try readEnvelope(body, data: Readable.self)
+            }
+            return try read(readable) as! Envelope<Payload>
+        }
         let envelope: Envelope<Payload>
         do {
             envelope = try decoder.decode(Envelope<Payload>.self, from: Data(body))
@@ -92,7 +98,17 @@ public enum EnvelopeCodec {
     public static func readableHeader(_ body: [UInt8]) throws(EnvelopeError) -> (
         type: MessageType, version: Int, id: UUID
     ) {
-        let header = try peek(body)
+        let document: JSONValue
+        do { document = try JSONValue.parse(body) } catch {
+            throw EnvelopeError(kind: .malformed, detail: error.description)
+        }
+        return try readableHeader(document)
+    }
+
+    static func readableHeader(_ document: JSONValue) throws(EnvelopeError) -> (
+        type: MessageType, version: Int, id: UUID
+    ) {
+        let header = try peek(document)
         guard header.version <= header.type.currentVersion, header.version >= 1 else {
             throw unsupported(header.type, version: header.version)
         }
@@ -106,6 +122,10 @@ public enum EnvelopeCodec {
         do { document = try JSONValue.parse(body) } catch {
             throw EnvelopeError(kind: .malformed, detail: error.description)
         }
+        return try peek(document)
+    }
+
+    static func peek(_ document: JSONValue) throws(EnvelopeError) -> (type: MessageType, version: Int, id: UUID) {
         let id: UUID
         let typeName: String
         let version: Int

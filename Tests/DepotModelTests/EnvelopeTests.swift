@@ -57,6 +57,83 @@ struct EnvelopeTests {
         }
     }
 
+    @Test("the small parser reads what Codable wrote, for every type the services read with it")
+    func readablePayloadsRoundTrip() throws {
+        func roundTrip<Payload: Codable & Sendable & Hashable>(_ type: MessageType, _ data: Payload) throws {
+            let envelope = Envelope(
+                type: type, occurredAt: Date(timeIntervalSince1970: 1_764_000_000.125), correlationId: "c",
+                causationId: UUID(), data: data)
+            let back = try EnvelopeCodec.decode(try EnvelopeCodec.encode(envelope), as: Payload.self)
+            #expect(back.id == envelope.id && back.type == type && back.version == envelope.version)
+            #expect(back.causationId == envelope.causationId && back.correlationId == "c")
+            #expect(back.occurredAt == envelope.occurredAt)
+            #expect(back.data == data)
+        }
+        let order = UUID()
+        try roundTrip(
+            .orderPlace,
+            PlaceOrder(
+                orderId: order, customerId: "c", lines: [.init(sku: "a", quantity: 2)], payment: .init(token: "t")))
+        try roundTrip(.orderPlaced, OrderPlaced(orderId: order, customerId: "c", lines: [.init(sku: "a", quantity: 1)]))
+        try roundTrip(
+            .stockReserved,
+            StockReserved(orderId: order, lines: [.init(sku: "a", quantity: 1, unitPriceCents: 5)], totalCents: 5))
+        try roundTrip(.paymentRequested, PaymentRequested(orderId: order, amountCents: 5, token: "t"))
+        try roundTrip(.paymentSettled, PaymentSettled(orderId: order, amountCents: 5, reference: "r"))
+        try roundTrip(.orderCancelled, OrderEnded(orderId: order, reason: "because"))
+        try roundTrip(.stockAdjust, AdjustStock(sku: "a", delta: -3))
+        try roundTrip(.productCreate, CreateProduct(sku: "a", name: "A", priceCents: 1, stock: 2))
+    }
+
+    @Test(
+        "occurred_at is read as RFC 3339: any fraction, Z or an offset, either case; anything else is invalid data",
+        arguments: [
+            ("2025-11-24T16:00:00Z", 1_764_000_000.0),
+            ("2025-11-24T17:30:00.5+01:30", 1_764_000_000.5),
+            ("2025-11-24t16:00:00.125z", 1_764_000_000.125),
+            ("2025-11-24T12:00:00-04:00", 1_764_000_000.0),
+            ("1999-12-31T23:59:59Z", 946_684_799.0),
+            ("2024-02-29T00:00:00Z", 1_709_164_800.0),
+            ("2025-13-01T00:00:00Z", nil),
+            ("2025-11-24 16:00:00Z", nil),
+            ("2025-11-24T16:00:00", nil),
+            ("2025-11-24T16:00:00.Z", nil),
+        ] as [(String, Double?)])
+    func occurredAt(text: String, seconds: Double?) {
+        let body =
+            #"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.cancelled","version":1,"occurred_at":""#
+            + text + #"","correlation_id":"o","data":{"order_id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","reason":"r"}}"#
+        do {
+            let envelope = try EnvelopeCodec.decode(Array(body.utf8), as: OrderEnded.self)
+            #expect(envelope.occurredAt.timeIntervalSince1970 == seconds, "\(text)")
+            #expect(envelope.causationId == nil)
+        } catch {
+            #expect(seconds == nil && error.kind == .invalidData, "\(text): \(error)")
+        }
+    }
+
+    @Test(
+        "the small parser gives each poison body the same reason Codable does",
+        arguments: [
+            ("not json at all", EnvelopeError.Kind.malformed),
+            (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed"}"#, .malformed),
+            (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.teleported","version":1}"#, .unknownType),
+            (#"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed","version":2}"#, .unsupportedVersion),
+            (
+                #"{"id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","type":"order.placed","version":1,"occurred_at":"2025-11-24T16:00:00Z","correlation_id":"o","causation_id":null,"data":{"order_id":"7b0e0b5e-8c1f-4f0e-9f7c-0d7c7b3b2a11","customer_id":5,"lines":[]}}"#,
+                .invalidData
+            ),
+        ])
+    func readablePoison(body: String, kind: EnvelopeError.Kind) {
+        do {
+            _ = try EnvelopeCodec.decode(Array(body.utf8), as: OrderPlaced.self)
+            Issue.record("accepted: \(body)")
+        } catch {
+            #expect(error.kind == kind)
+            #expect(!error.detail.isEmpty)
+        }
+    }
+
     @Test("commands travel on depot.commands and events on depot.events")
     func exchanges() {
         #expect(MessageType.orderPlace.exchange == "depot.commands")
