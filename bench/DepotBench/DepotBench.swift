@@ -20,9 +20,13 @@ struct DepotBench: AsyncParsableCommand {
     @Option(help: "Insert transactions per client per database measurement.") var transactionsPerClient = 3_000
     @Option(help: "Client counts for the database measurement, comma-separated.") var databaseClients = "1,4,16"
     @Option(help: "Events in the generated log for the replay measurement.") var replayEvents = 1_000_000
-    @Option(help: "Which parts to run: all, amqp, postgres, e2e, edge or replay.") var only = "all"
+    @Option(help: "Which parts to run: all, amqp, postgres, e2e, edge, replay, or load (not part of all).")
+    var only = "all"
     @Option(help: "Orders in flight for the end-to-end measurement, comma-separated.") var endToEndConcurrency =
         "8,32,128"
+    @Option(help: "Seconds at each offered rate of the load test.") var loadSeconds = 30
+    @Option(help: "The load test's maximum rate in orders/s; without it a ramp of 10 s steps finds it.")
+    var loadMax: Double?
 
     var amqpURL: String {
         ProcessInfo.processInfo.environment["DEPOT_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -48,6 +52,7 @@ struct DepotBench: AsyncParsableCommand {
         if only == "all" || only == "e2e" { try await endToEnd() }
         if only == "all" || only == "edge" { try await edgeBenchmark() }
         if only == "all" || only == "replay" { try await replayBenchmark() }
+        if only == "load" { try await loadBenchmark() }
     }
 
     // MARK: - Broker

@@ -23,6 +23,8 @@ extension DepotBench {
         var ordersPerSecond: Double
         var p50: Double
         var p99: Double
+        /// CPU of depot, PostgreSQL and RabbitMQ over the measurement, per order.
+        var cpuMillisecondsPerOrder: Double
     }
 
     func endToEnd() async throws {
@@ -55,16 +57,20 @@ extension DepotBench {
         await admin.close()
 
         print("")
-        print("| layout | orders in flight | orders/s | p50 ms | p99 ms | raw ceiling orders/s | ratio |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| layout | orders in flight | orders/s | p50 ms | p99 ms | raw ceiling orders/s | ratio | CPU ms/order |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for line in lines {
             print(
-                "| \(line.layout) | \(line.concurrency) | \(Int(line.ordersPerSecond)) | \(String(format: "%.1f", line.p50)) | \(String(format: "%.1f", line.p99)) | \(Int(ceiling)) | \(String(format: "%.0f%%", 100 * line.ordersPerSecond / ceiling)) |"
+                "| \(line.layout) | \(line.concurrency) | \(Int(line.ordersPerSecond)) | \(String(format: "%.1f", line.p50)) | \(String(format: "%.1f", line.p99)) | \(Int(ceiling)) | \(String(format: "%.0f%%", 100 * line.ordersPerSecond / ceiling)) | \(String(format: "%.2f", line.cpuMillisecondsPerOrder)) |"
             )
         }
         print("")
         print(
             "ceiling = 1 / (\(Int(Self.publishesPerOrder)) confirmed publishes / \(Int(publishRate)) per s (C loop) + \(Int(Self.deliveriesPerOrder)) consumes / \(Int(consumeRate)) per s (C loop) + \(Int(Self.commitsPerOrder)) commits / \(Int(commitRate)) per s (pgbench, 16 clients))"
+        )
+        print(
+            "CPU ms/order: utime+stime of every depot, postgres and beam.smp process (and children) over the measurement, per order"
         )
     }
 
@@ -155,18 +161,22 @@ extension DepotBench {
                 _ = try await Self.runOrders(
                     count: 300, concurrency: 16, skus: skus, publisher: publisher, waiters: waiters)  // warm-up
                 var lines: [EndToEndLine] = []
+                let cpu = ProcessCPU.besideBench
                 for concurrency in concurrencies {
                     let count = max(1_000, concurrency * 25)
+                    let cpuBefore = cpu.sample()
                     let (rate, latencies) = try await Self.runOrders(
                         count: count, concurrency: concurrency, skus: skus, publisher: publisher, waiters: waiters)
+                    let cpuUsed = cpu.sample() - cpuBefore
                     let sorted = latencies.sorted()
                     let line = EndToEndLine(
                         layout: layout, concurrency: concurrency, ordersPerSecond: rate,
                         p50: sorted[sorted.count / 2] * 1000,
-                        p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000)
+                        p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000,
+                        cpuMillisecondsPerOrder: 1000 * cpuUsed.total / Double(count))
                     FileHandle.standardError.write(
                         Data(
-                            "[bench] \(layout), \(concurrency) in flight: \(Int(rate)) orders/s, p50 \(line.p50) ms, p99 \(line.p99) ms\n"
+                            "[bench] \(layout), \(concurrency) in flight: \(Int(rate)) orders/s, p50 \(line.p50) ms, p99 \(line.p99) ms, CPU ms/order \(cpuUsed.split(perOrders: count))\n"
                                 .utf8))
                     lines.append(line)
                 }
