@@ -176,7 +176,7 @@ extension DepotBench {
                         cpuMillisecondsPerOrder: 1000 * cpuUsed.total / Double(count))
                     FileHandle.standardError.write(
                         Data(
-                            "[bench] \(layout), \(concurrency) in flight: \(Int(rate)) orders/s, p50 \(line.p50) ms, p99 \(line.p99) ms, CPU ms/order \(cpuUsed.split(perOrders: count))\n"
+                            "[bench] \(layout), \(concurrency) in flight: \(Int(rate)) orders/s, p50 \(line.p50) ms, p99 \(line.p99) ms, CPU ms/order \(cpuUsed.millisecondsByGroup(per: Double(count)))\n"
                                 .utf8))
                     lines.append(line)
                 }

@@ -21,6 +21,7 @@ extension DepotBench {
     static let loadShares = [0.25, 0.5, 0.8, 1.0]
     static let loadEdgePort = 18_091
     static let rampStepSeconds = 10.0
+    static let idleSeconds = 5.0
     /// Customers the orders are spread over, so the edge's default per-caller rate limit
     /// (100/s) is not what a step measures.
     static let loadCustomers = 100
@@ -103,6 +104,7 @@ extension DepotBench {
         var ramp: [LoadStep] = []
         var steps: [LoadStep] = []
         var maximum = 0.0
+        var idle = ProcessCPU.Sample()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await delivery in consumer {
@@ -122,6 +124,11 @@ extension DepotBench {
                 )
             }
             log("warm-up: 60 orders confirmed, p50 \(Int(warmUp.latencies.percentile(0.5) * 1000)) ms")
+            // What the processes burn with no orders, to read the low rates' CPU per order against.
+            let idleBefore = cpu.sample()
+            try await Task.sleep(for: .seconds(Self.idleSeconds))
+            idle = cpu.sample() - idleBefore
+            log("idle CPU, ms per second: \(idle.millisecondsByGroup(per: Self.idleSeconds))")
 
             if let loadMax {
                 maximum = loadMax
@@ -142,7 +149,7 @@ extension DepotBench {
         for process in processes { kill(process.processIdentifier, SIGTERM) }
         for process in processes { process.waitUntilExit() }
 
-        printLoadTable(steps: steps, ramp: ramp, maximum: maximum, connections: connections)
+        printLoadTable(steps: steps, ramp: ramp, maximum: maximum, idle: idle, connections: connections)
     }
 
     /// Doubles the rate from 25/s until a step falls short, then bisects between the last rate
@@ -216,7 +223,7 @@ extension DepotBench {
             backlogMiddle: backlogMiddle, backlogEnd: backlogEnd, lags: final.lags.sorted(), drained: drained,
             cpu: cpuUsed, confirmedInWindow: confirmedInWindow, benchCPUSeconds: benchUsed)
         log(
-            "\(String(format: "%.1f", rate))/s for \(Int(seconds)) s: confirmed \(String(format: "%.1f", result.confirmed))/s, p50 \(Int(result.latencies.percentile(0.5) * 1000)) ms, p99 \(Int(result.latencies.percentile(0.99) * 1000)) ms, backlog \(backlogMiddle) → \(backlogEnd), lag max \(String(format: "%.1f", (result.lags.last ?? 0) * 1000)) ms, CPU \(String(format: "%.2f", result.cpuMillisecondsPerOrder)) ms/order (\(cpuUsed.split(perOrders: confirmedInWindow)))\(drained ? "" : ", NOT drained after 60 s")"
+            "\(String(format: "%.1f", rate))/s for \(Int(seconds)) s: confirmed \(String(format: "%.1f", result.confirmed))/s, p50 \(Int(result.latencies.percentile(0.5) * 1000)) ms, p99 \(Int(result.latencies.percentile(0.99) * 1000)) ms, backlog \(backlogMiddle) → \(backlogEnd), lag max \(String(format: "%.1f", (result.lags.last ?? 0) * 1000)) ms, CPU \(String(format: "%.2f", result.cpuMillisecondsPerOrder)) ms/order (\(cpuUsed.millisecondsByGroup(per: Double(confirmedInWindow))))\(drained ? "" : ", NOT drained after 60 s")"
         )
         return result
     }
@@ -243,7 +250,8 @@ extension DepotBench {
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
-    func printLoadTable(steps: [LoadStep], ramp: [LoadStep], maximum: Double, connections: Int) {
+    func printLoadTable(steps: [LoadStep], ramp: [LoadStep], maximum: Double, idle: ProcessCPU.Sample, connections: Int)
+    {
         func ms(_ seconds: Double) -> String { String(format: "%.1f", seconds * 1000) }
         print("")
         print(
@@ -276,8 +284,11 @@ extension DepotBench {
         print(
             "CPU ms/order by process: "
                 + zip(Self.loadShares, steps).map {
-                    "\(Int($0 * 100))%: \($1.cpu.split(perOrders: $1.confirmedInWindow)); the bench itself \(String(format: "%.2f", 1000 * $1.benchCPUSeconds / Double(max($1.confirmedInWindow, 1))))"
+                    "\(Int($0 * 100))%: \($1.cpu.millisecondsByGroup(per: Double($1.confirmedInWindow))); the bench itself \(String(format: "%.2f", 1000 * $1.benchCPUSeconds / Double(max($1.confirmedInWindow, 1))))"
                 }.joined(separator: " | "))
+        print(
+            "CPU with no orders (\(Int(Self.idleSeconds)) s after the warm-up), ms per second: \(idle.millisecondsByGroup(per: Self.idleSeconds))"
+        )
         let unfinished = steps.filter { !$0.drained }.count
         let rejected = steps.map(\.rejected).reduce(0, +)
         print(

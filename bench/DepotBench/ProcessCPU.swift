@@ -26,10 +26,11 @@ struct ProcessCPU: Sendable {
             return difference
         }
 
-        /// "depot 2.1, postgres 1.3, rabbitmq 0.9": milliseconds per order of each group.
-        func split(perOrders orders: Int) -> String {
+        /// "depot 2.10, postgres 1.30, rabbitmq 0.90": each group's milliseconds divided by
+        /// `count` (orders, or seconds for a rate).
+        func millisecondsByGroup(per count: Double) -> String {
             Group.allCases.map {
-                "\($0.rawValue) \(String(format: "%.2f", 1000 * (seconds[$0] ?? 0) / Double(max(orders, 1))))"
+                "\($0.rawValue) \(String(format: "%.2f", 1000 * (seconds[$0] ?? 0) / max(count, 1)))"
             }.joined(separator: ", ")
         }
     }
