@@ -42,7 +42,13 @@ final class ConnectionThread {
         var deliveries: AsyncThrowingStream<Delivery, any Error>.Continuation
         var epoch: UInt64 = 0
         var cancelled = false
+        /// Delivery tags of this epoch the broker holds unacknowledged: what a `multiple` ack
+        /// would also settle, so acks are coalesced only below the lowest one not being acked.
+        var unsettled: Set<UInt64> = []
     }
+
+    /// Plain acks taken from the command queue, sent together after it is drained.
+    private var pendingAcks: [amqp_channel_t: [UInt64]] = [:]
 
     let configuration: AMQPConfiguration
     let logger: Logger
@@ -108,6 +114,7 @@ final class ConnectionThread {
             }
             do {
                 try processCommands()
+                try flushAcks()
                 try readFrames()
                 expireDeadlines()
                 if !isClosing { waitForActivity() }
@@ -120,10 +127,17 @@ final class ConnectionThread {
 
     private func processCommands() throws(AMQPError) {
         for command in commands.takeAll() {
+            // Acks wait for the end of the drain; anything else first sends those before it.
+            if case .settle(let settlement) = command, settlement.kind == .ack, !settlement.multiple {
+            } else {
+                try flushAcks()
+            }
             switch command {
             case .publish(let publish, let waiter):
                 waiters[publish.id] = waiter
                 unsent.append(publish)
+            case .settle(let settlement) where settlement.kind == .ack && !settlement.multiple:
+                if isCurrent(settlement) { pendingAcks[settlement.channel, default: []].append(settlement.tag) }
             case .settle(let settlement):
                 try settle(settlement)
             case .perform(let body):
@@ -425,7 +439,9 @@ final class ConnectionThread {
             var message = amqp_message_t()
             try check(reply: amqp_read_message(conn, frame.channel, &message, 0), context: "reading a delivery")
             defer { amqp_destroy_message(&message) }
-            guard let consumer = consumers[frame.channel], !consumer.cancelled else { return }
+            guard let consumer = consumers[frame.channel] else { return }
+            consumers[frame.channel]?.unsettled.insert(deliver.delivery_tag)
+            guard !consumer.cancelled else { return }
             let delivery = Delivery(
                 body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties),
                 exchange: String(amqpBytes: deliver.exchange), routingKey: String(amqpBytes: deliver.routing_key),
@@ -542,7 +558,9 @@ final class ConnectionThread {
         try checkChannelReply(channel, context: "basic.consume on \(consumer.queue)")
         epochCounter += 1
         consumer.epoch = epochCounter
+        consumer.unsettled = []
         consumers[channel] = consumer
+        pendingAcks[channel] = nil
     }
 
     private func cancelConsumer(tag: String) throws(AMQPError) {
@@ -558,11 +576,46 @@ final class ConnectionThread {
         try checkChannelReply(channel, context: "basic.cancel")
     }
 
+    /// True when the settlement is for the consumer's current channel; one from an earlier
+    /// channel or connection is dropped: the broker has requeued that delivery already.
+    private func isCurrent(_ settlement: Settlement) -> Bool {
+        guard conn != nil, let consumer = consumers[settlement.channel] else { return false }
+        return consumer.epoch == settlement.epoch && consumer.epoch != 0
+    }
+
+    /// Sends the acks taken since the last flush: those below the lowest delivery still
+    /// unsettled go as ONE `multiple` ack (one frame, one packet, one broker step instead of a
+    /// batch's worth), the rest one by one.
+    private func flushAcks() throws(AMQPError) {
+        guard !pendingAcks.isEmpty, let conn else { return }
+        for channel in Array(pendingAcks.keys) {
+            guard let tags = pendingAcks.removeValue(forKey: channel), var consumer = consumers[channel] else {
+                continue
+            }
+            let acking = Set(tags)
+            let lowestKept = consumer.unsettled.lazy.filter { !acking.contains($0) }.min() ?? .max
+            let covered = tags.filter { $0 < lowestKept }
+            var individually = tags.filter { $0 >= lowestKept }
+            if covered.count > 1, let highest = covered.max() {
+                try check(status: amqp_basic_ack(conn, channel, highest, 1), context: "settling deliveries")
+            } else {
+                individually += covered
+            }
+            for tag in individually {
+                try check(status: amqp_basic_ack(conn, channel, tag, 0), context: "settling a delivery")
+            }
+            consumer.unsettled.subtract(acking)
+            consumers[channel] = consumer
+        }
+    }
+
     private func settle(_ settlement: Settlement) throws(AMQPError) {
-        guard let conn, let consumer = consumers[settlement.channel], consumer.epoch == settlement.epoch,
-            consumer.epoch != 0
-        else {
-            return  // from an earlier channel or connection: the broker has requeued it already
+        guard let conn, isCurrent(settlement) else { return }
+        if settlement.multiple {
+            let kept = consumers[settlement.channel]!.unsettled.filter { $0 > settlement.tag }
+            consumers[settlement.channel]?.unsettled = kept
+        } else {
+            consumers[settlement.channel]?.unsettled.remove(settlement.tag)
         }
         let status: Int32
         switch settlement.kind {

@@ -22,6 +22,40 @@ struct AMQPIntegrationTests {
         await amqp.close()
     }
 
+    @Test("acks sent together settle exactly the deliveries acked: one held back below them stays with the broker")
+    func coalescedAcks() async throws {
+        let amqp = try await TestEnvironment.amqp()
+        let queue = TestEnvironment.uniqueName("acks")
+        try await amqp.declareQueue(queue, durable: true)
+        for index in 0..<20 {
+            try await amqp.publish(
+                OutgoingMessage("m-\(index)", properties: .persistentJSON(messageId: "m-\(index)")), exchange: "",
+                routingKey: queue)
+        }
+        let consumer = try await amqp.consume(queue: queue, prefetch: 20)
+        var deliveries: [Delivery] = []
+        for try await delivery in consumer {
+            deliveries.append(delivery)
+            if deliveries.count == 20 { break }
+        }
+        // Everything but m-4 and m-15, in one burst and out of order.
+        for (index, delivery) in deliveries.enumerated().reversed() where index != 4 && index != 15 { delivery.ack() }
+        deliveries[15].ack()
+        // m-4 was never acked: closing the connection returns it, and only it, to the queue.
+        await amqp.close()
+        let checker = try await TestEnvironment.amqp()
+        #expect(try await checker.inspectQueue(queue).messageCount == 1)
+        let again = try await checker.consume(queue: queue, prefetch: 1)
+        for try await delivery in again {
+            #expect(delivery.bodyString == "m-4")
+            delivery.ack()
+            break
+        }
+        await again.cancel()
+        try await checker.deleteQueue(queue)
+        await checker.close()
+    }
+
     @Test("a publish to a missing exchange throws 404, and the next publish still works")
     func missingExchange() async throws {
         let amqp = try await TestEnvironment.amqp()
