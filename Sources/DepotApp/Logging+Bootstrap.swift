@@ -1,3 +1,4 @@
+import DepotModel
 import Foundation
 import Logging
 import Synchronization
@@ -25,7 +26,7 @@ public struct DepotLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date())
+        let timestamp = RFC3339.string(Date())
         let line: String
         switch format {
         case .json:

@@ -194,10 +194,67 @@ extension AdjustStock: JSONReadable {
     }
 }
 
+extension RFC3339 {
+    /// `2026-01-01T12:00:00.123Z`: UTC, milliseconds, as Foundation's
+    /// `ISO8601FormatStyle(includingFractionalSeconds: true)` writes it, without its cost (it was
+    /// a large part of encoding every envelope).
+    public static func string(_ date: Date) -> String {
+        // Whole seconds, then the fraction truncated to milliseconds, as Foundation does.
+        let interval = date.timeIntervalSince1970
+        let wholeSeconds = interval.rounded(.down)
+        let milliseconds = Int(wholeSeconds) * 1000 + min(999, Int((interval - wholeSeconds) * 1000))
+        let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        let (day, time) = inDay < 0 ? (days - 1, inDay + 86_400_000) : (days, inDay)
+        // Howard Hinnant's civil_from_days.
+        let z = day + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let dayOfMonth = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var index = 0
+            func put(_ value: Int, digits: Int) {
+                var divisor = 1
+                for _ in 1..<digits { divisor *= 10 }
+                var rest = value
+                while divisor > 0 {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(rest / divisor)
+                    rest %= divisor
+                    divisor /= 10
+                    index += 1
+                }
+            }
+            func put(_ character: Unicode.Scalar) {
+                buffer[index] = UInt8(ascii: character)
+                index += 1
+            }
+            put(year, digits: 4)
+            put("-")
+            put(month, digits: 2)
+            put("-")
+            put(dayOfMonth, digits: 2)
+            put("T")
+            put(time / 3_600_000, digits: 2)
+            put(":")
+            put(time / 60_000 % 60, digits: 2)
+            put(":")
+            put(time / 1000 % 60, digits: 2)
+            put(".")
+            put(time % 1000, digits: 3)
+            put("Z")
+            return index
+        }
+    }
+}
+
 /// RFC 3339 times as Depot writes them (`2026-01-01T12:00:00.123Z`, any fraction, `Z` or an
 /// offset), read without Foundation's format styles; nil for anything else.
-enum RFC3339 {
-    static func date(_ text: String) -> Date? {
+public enum RFC3339 {
+    public static func date(_ text: String) -> Date? {
         var utf8 = Array(text.utf8)[...]
         func number(_ digits: Int) -> Int? {
             guard utf8.count >= digits else { return nil }

@@ -112,6 +112,23 @@ struct EnvelopeTests {
         }
     }
 
+    @Test("times are written as Foundation's ISO 8601 style writes them, and read back to the millisecond")
+    func timesMatchFoundation() {
+        var random = SystemRandomNumberGenerator()
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        var dates = [0, 951_782_400, 1_709_164_800.999, 4_102_444_799.5, -86_400.25].map(
+            Date.init(timeIntervalSince1970:))
+        for _ in 0..<50_000 {
+            dates.append(Date(timeIntervalSince1970: Double.random(in: 0...4_102_444_800, using: &random)))
+        }
+        for date in dates {
+            let written = RFC3339.string(date)
+            #expect(written == date.formatted(style), "\(date.timeIntervalSince1970)")
+            let back = RFC3339.date(written)!.timeIntervalSince1970
+            #expect(abs(back - date.timeIntervalSince1970) < 0.001, "\(written)")
+        }
+    }
+
     @Test(
         "the small parser gives each poison body the same reason Codable does",
         arguments: [
