@@ -39,14 +39,15 @@ let package = Package(
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "CivilDate",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "DepotModel", swiftSettings: swiftSettings),
+        .target(name: "CivilDate", swiftSettings: swiftSettings),
+        .target(name: "DepotModel", dependencies: ["CivilDate"], swiftSettings: swiftSettings),
         .target(
             name: "Messaging",
             dependencies: [

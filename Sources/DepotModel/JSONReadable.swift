@@ -1,3 +1,4 @@
+import CivilDate
 import Foundation
 
 /// A payload that reads itself from a parsed document without Codable: the events the
@@ -205,16 +206,7 @@ extension RFC3339 {
         let milliseconds = Int(wholeSeconds) * 1000 + min(999, Int((interval - wholeSeconds) * 1000))
         let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
         let (day, time) = inDay < 0 ? (days - 1, inDay + 86_400_000) : (days, inDay)
-        // Howard Hinnant's civil_from_days.
-        let z = day + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let dayOfMonth = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, dayOfMonth) = CivilDate.date(days: day)
         return String(unsafeUninitializedCapacity: 24) { buffer in
             var index = 0
             func put(_ value: Int, digits: Int) {
@@ -303,13 +295,7 @@ public enum RFC3339 {
             offset = (hours * 60 + minutes) * 60 * (sign == UInt8(ascii: "-") ? -1 : 1)
         }
         guard utf8.isEmpty else { return nil }
-        // Days from 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
+        let days = CivilDate.days(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }

@@ -1,3 +1,4 @@
+import CivilDate
 import Foundation
 
 /// One parameter as libpq takes it: bytes in text or binary format, with a type OID
@@ -204,7 +205,7 @@ enum PostgresTimestamp {
             micros += 1_000_000
             seconds -= 1
         }
-        let (y, m, d) = civilFromDays(Int(floorDiv(seconds, 86_400)))
+        let (y, m, d) = CivilDate.date(days: Int(floorDiv(seconds, 86_400)))
         let secondOfDay = Int(seconds - floorDiv(seconds, 86_400) * 86_400)
         guard (0...9999).contains(y) else {
             return String(
@@ -279,32 +280,10 @@ enum PostgresTimestamp {
             if index + 3 < u.count && u[index + 3] == UInt8(ascii: ":") { minutes = number(index + 4, 2) ?? 0 }
             offsetSeconds = sign * (hours * 3600 + minutes * 60)
         }
-        let days = daysFromCivil(year, month, day)
+        let days = CivilDate.days(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
         return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
-
-    // Howard Hinnant's civil-from-days algorithms: exact for the proleptic Gregorian calendar.
-    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
 }
