@@ -114,7 +114,6 @@ final class ConnectionThread {
             }
             do {
                 try processCommands()
-                try flushAcks()
                 try readFrames()
                 expireDeadlines()
                 if !isClosing { waitForActivity() }
@@ -126,11 +125,13 @@ final class ConnectionThread {
     }
 
     private func processCommands() throws(AMQPError) {
+        defer { try? flushAcks() }  // every drain ends with its acks sent, wherever it is called from
         for command in commands.takeAll() {
-            // Acks wait for the end of the drain; anything else first sends those before it.
-            if case .settle(let settlement) = command, settlement.kind == .ack, !settlement.multiple {
-            } else {
-                try flushAcks()
+            // Acks wait for the end of the drain; a nack, reject, cancel or close sends them first.
+            switch command {
+            case .settle(let settlement) where settlement.kind == .ack && !settlement.multiple: break
+            case .publish, .perform: break
+            default: try flushAcks()
             }
             switch command {
             case .publish(let publish, let waiter):
@@ -247,6 +248,7 @@ final class ConnectionThread {
         try check(reply: amqp_get_rpc_reply(state), context: "confirm.select")
 
         for item in topology { try declare(item) }
+        consumers = consumers.filter { !$0.value.cancelled }  // a cancelled consumer stays cancelled
         for channel in consumers.keys.sorted() { try startConsumer(on: channel) }
         let waiting = deferredRPCs
         deferredRPCs.removeAll()
@@ -440,8 +442,14 @@ final class ConnectionThread {
             try check(reply: amqp_read_message(conn, frame.channel, &message, 0), context: "reading a delivery")
             defer { amqp_destroy_message(&message) }
             guard let consumer = consumers[frame.channel] else { return }
+            guard !consumer.cancelled else {
+                // Sent before the broker saw basic.cancel: back to the queue for another consumer.
+                try check(
+                    status: amqp_basic_reject(conn, frame.channel, deliver.delivery_tag, 1),
+                    context: "returning a delivery to a cancelled consumer's queue")
+                return
+            }
             consumers[frame.channel]?.unsettled.insert(deliver.delivery_tag)
-            guard !consumer.cancelled else { return }
             let delivery = Delivery(
                 body: [UInt8](amqpBytes: message.body), properties: decodeProperties(message.properties),
                 exchange: String(amqpBytes: deliver.exchange), routingKey: String(amqpBytes: deliver.routing_key),

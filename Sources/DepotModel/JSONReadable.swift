@@ -34,7 +34,12 @@ extension EnvelopeCodec {
         }
         let header = try readableHeader(document)
         let occurredText = try document.string("occurred_at")
-        guard let occurredAt = RFC3339.date(occurredText) else {
+        // The Codable path's fallbacks too, so both paths read the same times.
+        guard
+            let occurredAt = RFC3339.date(occurredText)
+                ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(occurredText))
+                ?? (try? Date.ISO8601FormatStyle().parse(occurredText))
+        else {
             throw EnvelopeError(kind: .invalidData, detail: "'\(occurredText.prefix(40))' is not an RFC 3339 time")
         }
         let causationId: UUID?
@@ -200,13 +205,20 @@ extension RFC3339 {
     /// `ISO8601FormatStyle(includingFractionalSeconds: true)` writes it, without its cost (it was
     /// a large part of encoding every envelope).
     public static func string(_ date: Date) -> String {
-        // Whole seconds, then the fraction truncated to milliseconds, as Foundation does.
+        // Whole seconds, then the fraction truncated to milliseconds, as Foundation does, except
+        // that a fraction a microsecond short of the next millisecond counts as it: a time read
+        // from ".123" is a double just below 0.123, and must be written as ".123" again.
         let interval = date.timeIntervalSince1970
         let wholeSeconds = interval.rounded(.down)
-        let milliseconds = Int(wholeSeconds) * 1000 + min(999, Int((interval - wholeSeconds) * 1000))
+        let fraction = Int(((interval - wholeSeconds) * 1000 + 0.001).rounded(.down))
+        let milliseconds = Int(wholeSeconds) * 1000 + min(999, fraction)
         let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
         let (day, time) = inDay < 0 ? (days - 1, inDay + 86_400_000) : (days, inDay)
         let (year, month, dayOfMonth) = CivilDate.date(days: day)
+        // Four digits only: anything else (never written by Depot) is Foundation's to spell.
+        guard (0...9999).contains(year) else {
+            return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        }
         return String(unsafeUninitializedCapacity: 24) { buffer in
             var index = 0
             func put(_ value: Int, digits: Int) {
@@ -296,6 +308,7 @@ public enum RFC3339 {
         }
         guard utf8.isEmpty else { return nil }
         let days = CivilDate.days(year: year, month: month, day: day)
+        guard CivilDate.date(days: days) == (year, month, day) else { return nil }  // no 31 February
         let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }

@@ -58,7 +58,9 @@ struct FieldReader {
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let value: JSONInput
         do {
-            value = JSONInput(try JSONValue.parse(Array(buffer.readableBytesView)))
+            var bytes = Array(buffer.readableBytesView)
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }  // a UTF-8 BOM, as JSONDecoder allowed
+            value = JSONInput(try JSONValue.parse(bytes))
         } catch {
             throw Problem(
                 .badRequest, "the body is not valid JSON", errors: [.init(field: "body", message: "malformed JSON")])

@@ -53,7 +53,7 @@ public final class MessageConsumer: Service, Sendable {
         self.amqp = amqp
         self.prefetch = prefetch
         self.concurrency = max(1, concurrency)
-        self.maxBatch = max(1, maxBatch)
+        self.maxBatch = handler.handlesBatches ? max(1, maxBatch) : 1
         self.relayWake = relayWake
         self.logger = logger
         self.metrics = ConsumerMetrics(queue: queue.name)
@@ -157,6 +157,10 @@ public final class MessageConsumer: Service, Sendable {
         } catch is DatabaseUnavailableAtShutdown {
             for received in batch { received.delivery.nack(requeue: true) }
             return
+        } catch is CancellationError {
+            // The consumer is being torn down: not the messages' fault, so no retry is used up.
+            for received in batch { received.delivery.nack(requeue: true) }
+            return
         } catch {
             metrics.batchSplits.increment()
             batch.first!.logger.info(
@@ -180,12 +184,13 @@ public final class MessageConsumer: Service, Sendable {
     func batchTransaction(_ batch: ArraySlice<Received>) async throws -> [Outcome] {
         try await heldThroughOutages(logger: batch.first!.logger) {
             try await pool.withTransaction { connection -> [Outcome] in
+                // In id order: two batches holding the same ids (after a redelivery) lock them alike.
                 let ids = try PostgresJSON(encoding: batch.map(\.message.id.canonicalText))
                 var fresh = Set(
                     try await connection.query(
                         """
                         INSERT INTO \(unescaped: inboxSchema).inbox (message_id)
-                        SELECT DISTINCT id::uuid FROM jsonb_array_elements_text(\(ids)) id
+                        SELECT DISTINCT id::uuid FROM jsonb_array_elements_text(\(ids)) id ORDER BY 1
                         ON CONFLICT (message_id) DO NOTHING RETURNING message_id
                         """
                     ).map { try $0.decode(0, as: UUID.self) })
@@ -247,7 +252,7 @@ public final class MessageConsumer: Service, Sendable {
             let outcome: Outcome
             do {
                 outcome = try await transaction(message, logger: logger)
-            } catch is DatabaseUnavailableAtShutdown {
+            } catch is DatabaseUnavailableAtShutdown, is CancellationError {
                 // Not a failure of the message: another replica, or the next start, takes it.
                 delivery.nack(requeue: true)
                 return

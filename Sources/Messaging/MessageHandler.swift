@@ -13,10 +13,16 @@ public protocol MessageHandler: Sendable {
     /// locks they will need in one global order, so that two transactions never hold rows the
     /// other waits for. Handlers whose messages cannot meet on a row need not implement it.
     func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws
+
+    /// False for a handler whose work has effects outside the database (a payment provider's
+    /// charge): in a batch, another message's failure would roll back the record of an effect
+    /// that happened, so such a handler gets one message per transaction.
+    var handlesBatches: Bool { get }
 }
 
 extension MessageHandler {
     public func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws {}
+    public var handlesBatches: Bool { true }
 }
 
 /// A failure that retrying cannot fix: the message goes to `depot.dead` with this reason.

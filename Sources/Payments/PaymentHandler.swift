@@ -20,6 +20,10 @@ public struct PaymentHandler: MessageHandler {
         self.provider = provider
     }
 
+    /// A charge happens at the provider before the transaction commits: alone, so nothing but
+    /// its own failure can roll back the record of it.
+    public var handlesBatches: Bool { false }
+
     public func handle(_ message: IncomingMessage, context: HandlerContext) async throws {
         switch message.type {
         case .paymentRequested: try await charge(message.decode(PaymentRequested.self).data, context)

@@ -96,11 +96,16 @@ struct RequestValidationTests {
                 .post, "/v1/orders", token: admin,
                 json: #"{"lines":[{"sku":"a","quantity":0,"quantity":3}],"payment":{"token":"t"}}"#)
             #expect(repeated.status == 202)
+            let bom = try await client.send(
+                .post, "/v1/orders", token: admin,
+                body: [0xEF, 0xBB, 0xBF] + Array(#"{"lines":[{"sku":"a","quantity":1}],"payment":{"token":"t"}}"#.utf8),
+                headers: ["Content-Type": "application/json"])
+            #expect(bom.status == 202)
             let deep = try await client.send(
                 .post, "/v1/orders", token: admin, json: String(repeating: "[", count: 10_000))
             #expect(deep.status == 400 && deep.fields == ["body"])
         }
-        #expect(edge.publisher.published.map { $0.correlationId }.count == 4)
+        #expect(edge.publisher.published.map { $0.correlationId }.count == 5)
     }
 
     @Test("an order names nested fields by path; the Idempotency-Key header is bounded")
