@@ -75,6 +75,34 @@ struct BatchingTests {
         await depot.tearDown()
     }
 
+    @Test("payments is never batched: a backlog of charges is handled one per transaction")
+    func paymentsOnePerTransaction() async throws {
+        let depot = try await IsolatedDepot.make()
+        let migrate = try depot.start("migrate", "--topology")
+        while migrate.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(migrate.terminationStatus == 0, "logs: \(depot.logDirectory.path)")
+        let client = try await SagaClient(depot)
+        for _ in 0..<30 {
+            let order = UUID()
+            try await client.send(
+                .paymentRequested, correlationId: order.canonicalText,
+                PaymentRequested(orderId: order, amountCents: 100, token: "tok_ok"))
+        }
+        try depot.start("payments")
+        let settled = try await eventually(timeout: .seconds(30)) {
+            try await client.count("SELECT count(*) FROM payments.charges WHERE status = 'settled'") == 30
+        }
+        #expect(settled, "logs: \(depot.logDirectory.path)")
+        // Rows written by one transaction share its xmin: none of the inbox's do.
+        #expect(
+            try await client.count(
+                "SELECT count(*) FROM (SELECT xmin::text FROM payments.inbox GROUP BY 1 HAVING count(*) > 1) shared")
+                == 0)
+        #expect(try await client.count("SELECT count(*) FROM payments.inbox") == 30)
+        await client.close()
+        await depot.tearDown()
+    }
+
     @Test(
         "inventory's prepare locks exactly the products of the batch: those named, and those of a sold order's reservation"
     )
