@@ -159,9 +159,7 @@ public enum EnvelopeCodec {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = RFC3339.date(text) { return date }
-            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            if let date = RFC3339.anyDate(text) { return date }
             throw DecodingError.dataCorruptedError(
                 in: container, debugDescription: "'\(text.prefix(40))' is not an RFC 3339 time")
         }

@@ -340,24 +340,10 @@ struct EdgeRoutes: Sendable {
     /// The request's W3C trace context, or a new one.
     static func traceparent(_ request: Request) -> String {
         if let header = request.headers[HTTPField.Name("traceparent")!], isTraceparent(header) { return header }
-        // A new trace: 16 random bytes of trace id and 8 of parent id, in lower-case hex.
-        var random = SystemRandomNumberGenerator()
-        let words = [random.next() as UInt64, random.next() as UInt64 | 1, random.next() as UInt64]
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 55) { buffer in
-            var index = 0
-            func put(_ byte: UInt8) {
-                buffer[index] = byte
-                index += 1
-            }
-            for byte in "00-".utf8 { put(byte) }
-            for (position, word) in words.enumerated() {
-                if position == 2 { put(UInt8(ascii: "-")) }
-                for shift in stride(from: 60, through: 0, by: -4) { put(digits[Int((word >> UInt64(shift)) & 0xF)]) }
-            }
-            for byte in "-01".utf8 { put(byte) }
-            return index
-        }
+        // A new trace: random ids in lower-case hex, written by DepotModel's UUID writer.
+        let traceId = UUID().canonicalText.filter { $0 != "-" }
+        let parentId = UUID().canonicalText.filter { $0 != "-" }.prefix(16)
+        return "00-\(traceId)-\(parentId)-01"
     }
 
     static func isTraceparent(_ text: String) -> Bool {

@@ -4,7 +4,6 @@ import Foundation
 import Logging
 import Postgres
 import ServiceLifecycle
-import Synchronization
 
 /// Handles deliveries many at a time in one transaction, in queue order (the projector).
 public protocol BatchHandler: Sendable {
@@ -24,8 +23,6 @@ public final class BatchConsumer: Service, Sendable {
     let prefetch: UInt16
     let maxBatch: Int
     let logger: Logger
-    private let buffer = Mutex<[Delivery]>([])
-    private let arrived = WakeSignal()
 
     public init(
         queue: QueueSpec, handler: any BatchHandler, pool: PostgresPool, amqp: AMQPConnection, prefetch: UInt16,
@@ -43,19 +40,14 @@ public final class BatchConsumer: Service, Sendable {
 
     public func run() async throws {
         let consumer = try await amqp.consume(queue: queue.name, prefetch: prefetch)
+        let waiting = DeliveryBuffer()
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    defer { self.arrived.signal() }
-                    for try await delivery in consumer {
-                        self.buffer.withLock { $0.append(delivery) }
-                        self.arrived.signal()
-                    }
+                    defer { waiting.close() }
+                    for try await delivery in consumer { waiting.append(delivery) }
                 }
-                group.addTask { await self.processUntilDone(readerDone: consumer) }
-                try await group.next()  // the reader ended: consumer cancelled or closed
-                self.finishing.store(true, ordering: .releasing)
-                self.arrived.signal()
+                group.addTask { await self.process(from: waiting) }
                 try await group.waitForAll()
             }
         } onGracefulShutdown: {
@@ -63,31 +55,22 @@ public final class BatchConsumer: Service, Sendable {
         }
     }
 
-    private let finishing = Atomic(false)
-
-    private func processUntilDone(readerDone consumer: AMQPConsumer) async {
+    private func process(from waiting: DeliveryBuffer) async {
         var failures = 0
         while true {
-            let batch = buffer.withLock { buffer -> [Delivery] in
-                let batch = Array(buffer.prefix(maxBatch))
-                buffer.removeFirst(batch.count)
-                return batch
-            }
-            if batch.isEmpty {
-                if finishing.load(ordering: .acquiring) { return }
-                await arrived.wait()
-                continue
-            }
-            if await handle(batch) {
-                failures = 0
-            } else {
+            switch waiting.take(upTo: maxBatch) {
+            case .finished: return
+            case .empty: await waiting.arrived.wait()
+            case .deliveries(let batch):
+                if await handle(batch) {
+                    failures = 0
+                    continue
+                }
                 failures += 1
                 // Return everything held, in order, and wait before taking it again.
-                let held = buffer.withLock { buffer -> [Delivery] in
-                    defer { buffer.removeAll() }
-                    return buffer
+                if case .deliveries(let held) = waiting.take(upTo: .max) {
+                    for delivery in held { delivery.nack(requeue: true) }
                 }
-                for delivery in held { delivery.nack(requeue: true) }
                 try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
             }
         }

@@ -44,8 +44,7 @@ struct Events: AsyncParsableCommand {
                     } else if json {
                         items.append(document)
                     } else {
-                        let time = (try row.decode(1, as: Date.self)).formatted(
-                            Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+                        let time = RFC3339.string(try row.decode(1, as: Date.self))
                         let type: String = try row.decode(2)
                         print(
                             "\(at)\t\(time)\t\(type.padding(toLength: 26, withPad: " ", startingAt: 0))\t\(try row.decode(3, as: String.self))\t\(try row.decode(4, as: UUID.self).canonicalText)"

@@ -1,6 +1,7 @@
 import AMQP
 import ArgumentParser
 import DepotApp
+import DepotModel
 import Foundation
 import Logging
 import Operations
@@ -143,11 +144,7 @@ struct ReplayPublish: AsyncParsableCommand {
         let settings = try connection.settings()
         func time(_ text: String?, _ name: String) throws -> Date? {
             guard let text else { return nil }
-            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
-                ?? Date.ISO8601FormatStyle().parse(text)
-            {
-                return date
-            }
+            if let date = RFC3339.anyDate(text) { return date }
             throw ValidationError("--\(name) must be an RFC 3339 time such as 2026-11-24T10:00:00Z")
         }
         let filter = EventRepublisher.Filter(
