@@ -54,8 +54,9 @@ protocol ProjectionReading: Sendable {
 
 /// The idempotency keys of `POST /v1/orders`, on the primary.
 protocol IdempotencyClaiming: Sendable {
-    /// Claims `key` of `subject` for a new order, or returns the order it already names.
-    func claim(subject: String, key: String, request: String) async throws -> IdempotencyClaim
+    /// Claims `key` of `subject` for a new order, or returns the order it already names; 503
+    /// when the claim is not committed within `timeout`.
+    func claim(subject: String, key: String, request: String, timeout: Duration) async throws -> IdempotencyClaim
     /// Throws when the database cannot answer (`/readyz`).
     func ping() async throws
 }

@@ -206,7 +206,9 @@ struct EdgeRoutes: Sendable {
         let orderId: UUID
         if let key {
             let canonical = try IdempotencyKeys.canonical(OrderRequest(lines: lines, payment: .init(token: token!)))
-            switch try await idempotency.claim(subject: caller.subject, key: key, request: canonical) {
+            switch try await idempotency.claim(
+                subject: caller.subject, key: key, request: canonical, timeout: confirmTimeout)
+            {
             case .conflict:
                 throw Problem(.conflict, "this Idempotency-Key was used with a different body")
             case .order(let id):

@@ -1,5 +1,7 @@
 import Foundation
 import Metrics
+import NIOCore
+import NIOPosix
 import Postgres
 import Prometheus
 import Synchronization
@@ -24,9 +26,19 @@ final class IdempotencyKeys: IdempotencyClaiming, Sendable {
         var flushing = 0
     }
 
-    private struct Waiting {
+    /// A claim and its caller; the first answer wins: the commit's, or the deadline's.
+    private final class Waiting: Sendable {
         let claim: Claim
-        let continuation: CheckedContinuation<IdempotencyClaim, any Error>
+        private let continuation: Mutex<CheckedContinuation<IdempotencyClaim, any Error>?>
+
+        init(claim: Claim, continuation: CheckedContinuation<IdempotencyClaim, any Error>) {
+            self.claim = claim
+            self.continuation = Mutex(continuation)
+        }
+
+        func resume(with result: Result<IdempotencyClaim, any Error>) {
+            continuation.withLock { $0.take() }?.resume(with: result)
+        }
     }
 
     struct Claim: Encodable {
@@ -46,17 +58,31 @@ final class IdempotencyKeys: IdempotencyClaiming, Sendable {
         self.maxBatch = max(1, maxBatch)
     }
 
-    /// Claims `key` for a new order, or returns the order it already names.
-    func claim(subject: String, key: String, request: String) async throws -> IdempotencyClaim {
+    /// Claims `key` for a new order, or returns the order it already names; 503 when the
+    /// commit has not returned within `timeout`.
+    ///
+    /// A commit can wait without end while a synchronous standby is away. The caller is answered
+    /// then, but the commit is not cancelled: a cancelled wait would leave the key committed on
+    /// the primary alone, where a failover could lose it after a retry had been told otherwise.
+    func claim(subject: String, key: String, request: String, timeout: Duration) async throws -> IdempotencyClaim {
         let claim = Claim(subject: subject, key: key, request: request, candidate: UUID())
         return try await withCheckedThrowingContinuation { continuation in
+            let waiting = Waiting(claim: claim, continuation: continuation)
             let lead = state.withLock { state -> Bool in
-                state.waiting.append(Waiting(claim: claim, continuation: continuation))
+                state.waiting.append(waiting)
                 guard state.flushing < flushers else { return false }
                 state.flushing += 1
                 return true
             }
             if lead { Task { await self.flushUntilNoneWait() } }
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+                self.state.withLock { $0.waiting.removeAll { $0 === waiting } }
+                waiting.resume(
+                    with: .failure(
+                        Problem.unavailable(
+                            "the database did not commit the Idempotency-Key in time (a synchronous standby may be away); nothing was sent, retry with the same key",
+                            retryAfter: 2)))
+            }
         }
     }
 
@@ -72,9 +98,9 @@ final class IdempotencyKeys: IdempotencyClaiming, Sendable {
             batchSize.record(batch.count)
             do {
                 let claims = try await commit(batch.map(\.claim))
-                for (waiting, claim) in zip(batch, claims) { waiting.continuation.resume(returning: claim) }
+                for (waiting, claim) in zip(batch, claims) { waiting.resume(with: .success(claim)) }
             } catch {
-                for waiting in batch { waiting.continuation.resume(throwing: error) }
+                for waiting in batch { waiting.resume(with: .failure(error)) }
             }
         }
     }

@@ -261,15 +261,18 @@ public final class PostgresConnection: @unchecked Sendable {
                 return String(cString: value)
             }
             let broken = PQstatus(handle) != CONNECTION_OK
-            if broken { isBroken = true }
+            let code = field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:))
+            // A read-only server (a standby where the primary was, mid-failover) will never take
+            // this connection's writes: the pool drops it, and the next one finds the primary.
+            if broken || code == .readOnlyTransaction { isBroken = true }
             let message =
                 field(CLibPQ_DIAG_MESSAGE_PRIMARY)
                 ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: " \n")
             return try { () throws(PostgresError) -> PostgresRows in
                 throw PostgresError(
                     broken ? .connectionClosed : .server,
-                    code: field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:)),
-                    message: message, detail: field(CLibPQ_DIAG_MESSAGE_DETAIL), hint: field(CLibPQ_DIAG_MESSAGE_HINT),
+                    code: code, message: message, detail: field(CLibPQ_DIAG_MESSAGE_DETAIL),
+                    hint: field(CLibPQ_DIAG_MESSAGE_HINT),
                     constraint: field(CLibPQ_DIAG_CONSTRAINT_NAME), table: field(CLibPQ_DIAG_TABLE_NAME),
                     column: field(CLibPQ_DIAG_COLUMN_NAME), query: query)
             }()

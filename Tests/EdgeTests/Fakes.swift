@@ -158,7 +158,7 @@ final class FakeIdempotency: IdempotencyClaiming {
 
     func fail(with error: PostgresError?) { state.withLock { $0.failure = error } }
 
-    func claim(subject: String, key: String, request: String) async throws -> IdempotencyClaim {
+    func claim(subject: String, key: String, request: String, timeout: Duration) async throws -> IdempotencyClaim {
         try state.withLock { state in
             if let failure = state.failure { throw failure }
             let id = "\(subject)\u{0}\(key)"

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Testing
 
 /// The edge over real HTTP, in front of a real `depot all` (broker, database, services).
@@ -275,6 +276,38 @@ struct EdgeTests {
             ]
             #expect(unkeyed.allSatisfy { $0.status == 202 })
             #expect(Set(unkeyed.compactMap { $0.json["id"] as? String }).count == 2)
+        }
+    }
+
+    /// A commit that does not return (here a lock; in production a synchronous standby that is
+    /// away) is answered 503 after DEPOT_CONFIRM_TIMEOUT, and the same key succeeds afterwards.
+    @Test func aClaimThatCannotCommitInTimeIs503AndTheKeyWorksAfterwards() async throws {
+        try await withEdge(["DEPOT_CONFIRM_TIMEOUT": "1s"]) { edge in
+            let customer = try await EdgeClient.token(sub: "customer-slow-commit")
+            let body = #"{"lines":[{"sku":"any","quantity":1}],"payment":{"token":"tok_ok"}}"#
+            let pool = try edge.depot.pool(maxConnections: 1)
+            let blocker = try await pool.withConnection { connection in
+                // An open transaction holds the key's row: the edge's claim waits for it.
+                try await connection.execute("BEGIN")
+                try await connection.execute(
+                    """
+                    INSERT INTO edge.idempotency_keys (subject, key, request, order_id)
+                    VALUES ('customer-slow-commit', 'held', 'other', \(UUID()))
+                    """)
+                let started = ContinuousClock.now
+                let reply = try await edge.send(
+                    "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": "held"])
+                let waited = ContinuousClock.now - started
+                try await connection.execute("ROLLBACK")
+                return (reply, waited)
+            }
+            #expect(blocker.0.status == 503, "\(blocker.0.status) \(blocker.0.text)")
+            #expect(blocker.0.header("Retry-After") != nil)
+            #expect(blocker.1 >= .milliseconds(900) && blocker.1 < .seconds(5), "answered after \(blocker.1)")
+            let retried = try await edge.send(
+                "POST", "/v1/orders", token: customer, json: body, headers: ["Idempotency-Key": "held"])
+            #expect(retried.status == 202, "\(retried.status) \(retried.text)")
+            await pool.shutdown()
         }
     }
 

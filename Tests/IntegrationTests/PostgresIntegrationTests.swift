@@ -243,4 +243,28 @@ struct PostgresIntegrationTests {
         try await Self.drop(pool, table)
         await pool.shutdown()
     }
+    @Test("a connection on a read-only server (a standby mid-failover) is unavailable, and the pool opens another")
+    func readOnlyServerIsUnavailableAndItsConnectionDropped() async throws {
+        let pool = try await TestEnvironment.postgres(maxConnections: 1)
+        let table = try await Self.table(pool, "id integer PRIMARY KEY")
+        // The session refuses writes from now on, as a standby's would.
+        let standbyLike = try await pool.withConnection { connection in
+            try await connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            return try await connection.query("SELECT pg_backend_pid()")[0].decode(0, as: Int.self)
+        }
+        let refused = await #expect(throws: PostgresError.self) {
+            try await pool.withTransaction {
+                try await $0.execute("INSERT INTO public.\(unescaped: table) VALUES (\(1))")
+            }
+        }
+        #expect(
+            refused?.code == .readOnlyTransaction && refused?.isUnavailable == true, "\(String(reflecting: refused))")
+        let next = try await pool.withTransaction { connection in
+            try await connection.execute("INSERT INTO public.\(unescaped: table) VALUES (\(1))")
+            return try await connection.query("SELECT pg_backend_pid()")[0].decode(0, as: Int.self)
+        }
+        #expect(next != standbyLike, "the read-only connection was lent again")
+        try await Self.drop(pool, table)
+        await pool.shutdown()
+    }
 }
