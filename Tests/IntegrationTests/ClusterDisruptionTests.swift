@@ -12,30 +12,36 @@ struct ClusterDisruptionTests {
     static let cluster: Result<Cluster, any Error> = Result { try Cluster.up() }
 
     struct Cluster: Sendable {
+        /// DEPOT_CLUSTER_PORT_BASE: every port of the cluster derives from it (scripts/dev-cluster).
+        let base: Int
         let environment: [String: String]
         let balancer: URL
         let edges: [URL]
         let depot: IsolatedDepot
 
-        static func up() throws -> Cluster {
-            let binary = ["DEPOT_BINARY": IsolatedDepot.depotBinary.path]
-            _ = try TestEnvironment.dev(["cluster", "down", "--purge"], environment: binary)
-            _ = try TestEnvironment.dev(["cluster", "up"], environment: binary)
+        static func up(base: Int = 5700) throws -> Cluster {
+            let settings = ["DEPOT_BINARY": IsolatedDepot.depotBinary.path, "DEPOT_CLUSTER_PORT_BASE": "\(base)"]
+            _ = try TestEnvironment.dev(["cluster", "down", "--purge"], environment: settings)
+            _ = try TestEnvironment.dev(["cluster", "up"], environment: settings)
             var environment: [String: String] = [:]
-            for line in try TestEnvironment.dev(["cluster", "env"]).split(separator: "\n") {
+            for line in try TestEnvironment.dev(["cluster", "env"], environment: settings).split(separator: "\n") {
                 let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
                 if parts.count == 2 { environment[parts[0]] = parts[1] }
             }
+            let port = base + 2400
             return Cluster(
-                environment: environment, balancer: URL(string: "http://127.0.0.1:8100")!,
-                edges: [URL(string: "http://127.0.0.1:8101")!, URL(string: "http://127.0.0.1:8102")!],
-                depot: IsolatedDepot.attach(name: "cluster", environment: environment))
+                base: base, environment: environment, balancer: URL(string: "http://127.0.0.1:\(port)")!,
+                edges: [URL(string: "http://127.0.0.1:\(port + 1)")!, URL(string: "http://127.0.0.1:\(port + 2)")!],
+                depot: IsolatedDepot.attach(name: "cluster-\(base)", environment: environment))
         }
 
         func client(_ url: URL) -> EdgeClient { EdgeClient(base: url, depot: depot) }
-        func dev(_ arguments: String...) throws {
-            _ = try TestEnvironment.dev(
-                ["cluster"] + arguments, environment: ["DEPOT_BINARY": IsolatedDepot.depotBinary.path])
+
+        @discardableResult
+        func dev(_ arguments: String...) throws -> String {
+            try TestEnvironment.dev(
+                ["cluster"] + arguments,
+                environment: ["DEPOT_BINARY": IsolatedDepot.depotBinary.path, "DEPOT_CLUSTER_PORT_BASE": "\(base)"])
         }
     }
 
@@ -97,7 +103,7 @@ struct ClusterDisruptionTests {
         let stream = Self.orderTraffic()
         let running = Task { await Self.stream(stream, through: balancer, token: token) }
         try await Task.sleep(for: .seconds(3))
-        let leader = try TestEnvironment.dev(["cluster", "leader", "depot.orders"]).trimmingCharacters(
+        let leader = try cluster.dev("leader", "depot.orders").trimmingCharacters(
             in: .whitespacesAndNewlines)
         let stoppedAt = ContinuousClock.now
         try cluster.dev("stop-node", leader)

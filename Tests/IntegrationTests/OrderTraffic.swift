@@ -14,6 +14,8 @@ final class OrderTraffic: Sendable {
         var pending: Set<String> = []
         /// Key → order id.
         var accepted: [String: String] = [:]
+        /// When each accepted request was sent and answered.
+        var acceptances: [(sent: Date, answered: Date)] = []
     }
 
     /// The order body every key is sent with (a key sent again with another body is a 409).
@@ -27,7 +29,8 @@ final class OrderTraffic: Sendable {
     func stop() { stopped.withLock { $0 = true } }
 
     /// Records one answer; `key` is the order's Idempotency-Key, nil for a read.
-    func record(_ reply: EdgeClient.Reply, key: String?) {
+    func record(_ reply: EdgeClient.Reply, key: String?, sent: Date = Date()) {
+        let answered = Date()
         state.withLock { state in
             state.byStatus[reply.status, default: 0] += 1
             if reply.status == 503,
@@ -38,6 +41,7 @@ final class OrderTraffic: Sendable {
             guard let key else { return }
             if reply.status == 202 || reply.status == 201, let id = reply.json["id"] as? String {
                 state.pending.remove(key)
+                state.acceptances.append((sent, answered))
                 if let earlier = state.accepted[key], earlier != id { state.byStatus[-1, default: 0] += 1 }
                 state.accepted[key] = id
             } else {
@@ -48,10 +52,11 @@ final class OrderTraffic: Sendable {
 
     /// Sends the order of `key` once and records what came back.
     func order(_ edge: EdgeClient, token: String, key: String) async {
+        let sent = Date()
         do {
             record(
                 try await edge.send("POST", "/v1/orders", token: token, json: body, headers: ["Idempotency-Key": key]),
-                key: key)
+                key: key, sent: sent)
         } catch {
             state.withLock {
                 $0.transportErrors += 1
@@ -69,6 +74,10 @@ final class OrderTraffic: Sendable {
     }
 
     var acceptedCount: Int { state.withLock { $0.accepted.count } }
+    /// The first answer to an order sent after `instant` that accepted it.
+    func firstAcceptance(sentAfter instant: Date) -> Date? {
+        state.withLock { $0.acceptances.filter { $0.sent > instant }.map(\.answered).min() }
+    }
     var acceptedOrders: [UUID] { state.withLock { Set($0.accepted.values).compactMap(UUID.init(canonicalText:)) } }
     /// 5xx answers other than 503, and keys with two orders.
     var serverErrors: Int {
