@@ -245,6 +245,20 @@ extension ClusterDisruptionTests {
         #expect(outcome.traffic.state.withLock { $0.badUnavailable } == [])
         #expect(outcome.restartedProcesses == [], "\(outcome)")
         #expect(outcome.firstConfirmedAfter != nil, "\(outcome)")
+        // LISTEN moved to the new primary: the projector's NOTIFY wakes an edge's `Prefer: wait`
+        // (without it the answer would come at the 10 s deadline), and the relays listen there.
+        let started = ContinuousClock.now
+        let waited = try await cluster.client(cluster.balancer).send(
+            "POST", "/v1/orders", token: token, json: Self.orderTraffic().body,
+            headers: ["Idempotency-Key": "after-failover-\(UUID().canonicalText.prefix(8))", "Prefer": "wait=10"])
+        let answeredAfter = ContinuousClock.now - started
+        #expect(waited.status == 201 && answeredAfter < .seconds(5), "\(waited.status) after \(answeredAfter)")
+        let client = try await SagaClient(cluster.depot)
+        let listeners = try await client.count(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND NOT pg_is_in_recovery()")
+        await client.close()
+        // 2 edges, and the relays of 2 orders, 2 inventory and 2 payments processes.
+        #expect(listeners >= 8, "\(listeners) LISTEN connections on the new primary")
         // The way back: the old primary rewound into a standby, synchronous replication again.
         let rejoinStarted = ContinuousClock.now
         try cluster.dev("rejoin")
