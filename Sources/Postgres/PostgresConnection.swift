@@ -350,7 +350,24 @@ func validateConnectionString(_ url: String) throws {
         if let errorMessage { PQfreemem(errorMessage) }
         throw PostgresError(.invalidConfiguration, message: message.trimmingCharacters(in: " \n"))
     }
-    PQconninfoFree(options)
+    defer { PQconninfoFree(options) }
+    // libpq checks these values only when it connects, where a typo would look like an outage.
+    let choices = [
+        "target_session_attrs": ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"]
+    ]
+    var option = options
+    while let keyword = option.pointee.keyword {
+        if let allowed = choices[String(cString: keyword)], let value = option.pointee.val,
+            !allowed.contains(String(cString: value))
+        {
+            throw PostgresError(
+                .invalidConfiguration,
+                message:
+                    "\(String(cString: keyword))=\(String(cString: value)) is not one of \(allowed.joined(separator: ", "))"
+            )
+        }
+        option += 1
+    }
 }
 
 /// Carries a `PGconn *` to its connection thread for the final `PQfinish`; nothing else holds it by then.

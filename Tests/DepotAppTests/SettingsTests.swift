@@ -28,6 +28,8 @@ struct SettingsTests {
         "each bad value names its variable",
         arguments: [
             ("DEPOT_AMQP_URL", "http://nope"), ("DEPOT_DATABASE_URL", "mysql://x"), ("DEPOT_DATABASE_READ_URL", "x"),
+            ("DEPOT_DATABASE_URL", "postgres://a:5432,b:5432/depot?target_session_attrs=read_write"),
+            ("DEPOT_DATABASE_READ_URL", "postgres://a,b/depot?target_session_attrs=standby-preferred"),
             ("DEPOT_HTTP_PORT", "eighty"), ("DEPOT_LOG_LEVEL", "loud"), ("DEPOT_LOG_FORMAT", "xml"),
             ("DEPOT_PREFETCH", "0"),
             ("DEPOT_CONFIRM_TIMEOUT", "5 parsecs"), ("DEPOT_ADMIN_PORT", "-1"), ("DEPOT_QUEUE_TYPE", "stream"),
@@ -44,6 +46,16 @@ struct SettingsTests {
             #expect("\(error)".hasPrefix("\(variable): "))
             #expect(!"\(error)".contains("\n"))
         }
+    }
+
+    @Test("several database hosts with target_session_attrs are accepted")
+    func multiHostDatabaseURLs() throws {
+        let settings = try Settings.resolve(environment: [
+            "DEPOT_DATABASE_URL": "postgres://depot@db1:5432,db2:5433/depot?target_session_attrs=read-write",
+            "DEPOT_DATABASE_READ_URL": "postgresql://depot@db2:5433,db1:5432/depot?target_session_attrs=prefer-standby",
+        ])
+        #expect(settings.databaseURL.hasSuffix("read-write"))
+        #expect(settings.databaseReadURL.hasSuffix("prefer-standby"))
     }
 
     @Test("durations read ms, s, m, h and combinations")

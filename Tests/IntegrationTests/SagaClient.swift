@@ -263,8 +263,13 @@ extension SagaClient {
                 "SELECT count(*) FROM orders.orders o FULL JOIN projections.orders p ON p.id = o.id WHERE p.status IS DISTINCT FROM o.status"
             ),
             (
+                // A product may be restocked many times; an order takes each step once.
                 "an event type twice for one order",
-                "SELECT count(*) FROM (SELECT correlation_id, type FROM eventlog.events GROUP BY 1, 2 HAVING count(*) > 1) d"
+                """
+                SELECT count(*) FROM (SELECT correlation_id, type FROM eventlog.events
+                    WHERE type NOT LIKE 'product.%' AND type NOT IN ('stock.adjusted', 'stock.adjustment_rejected')
+                    GROUP BY 1, 2 HAVING count(*) > 1) d
+                """
             ),
             (
                 "orders without exactly one final event",
