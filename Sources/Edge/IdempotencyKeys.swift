@@ -30,14 +30,19 @@ final class IdempotencyKeys: IdempotencyClaiming, Sendable {
     private final class Waiting: Sendable {
         let claim: Claim
         private let continuation: Mutex<CheckedContinuation<IdempotencyClaim, any Error>?>
+        private let deadline = Mutex<Scheduled<Void>?>(nil)
 
         init(claim: Claim, continuation: CheckedContinuation<IdempotencyClaim, any Error>) {
             self.claim = claim
             self.continuation = Mutex(continuation)
         }
 
+        func arm(_ timer: Scheduled<Void>) { deadline.withLock { $0 = timer } }
+
         func resume(with result: Result<IdempotencyClaim, any Error>) {
-            continuation.withLock { $0.take() }?.resume(with: result)
+            guard let continuation = continuation.withLock({ $0.take() }) else { return }
+            deadline.withLock { $0.take() }?.cancel()
+            continuation.resume(with: result)
         }
     }
 
@@ -75,7 +80,7 @@ final class IdempotencyKeys: IdempotencyClaiming, Sendable {
                 return true
             }
             if lead { Task { await self.flushUntilNoneWait() } }
-            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
                 self.state.withLock { $0.waiting.removeAll { $0 === waiting } }
                 waiting.resume(
                     with: .failure(
@@ -83,6 +88,7 @@ final class IdempotencyKeys: IdempotencyClaiming, Sendable {
                             "the database did not commit the Idempotency-Key in time (a synchronous standby may be away); nothing was sent, retry with the same key",
                             retryAfter: 2)))
             }
+            waiting.arm(timer)
         }
     }
 

@@ -61,12 +61,18 @@ public final class PostgresConnection: @unchecked Sendable {
         try await Self.run(on: thread, body)
     }
 
-    /// Opens a libpq connection (UTC, ISO dates, notices silenced); the caller's thread blocks.
+    /// Opens a libpq connection (UTC, ISO dates, no statement timeout, notices silenced); the
+    /// caller's thread blocks.
+    ///
+    /// `statement_timeout=0` overrides one set on the role or database: a timeout that fires
+    /// while a COMMIT waits for its synchronous standby returns success with only a warning,
+    /// leaving a transaction on the primary alone that Depot would then acknowledge.
     static func openHandle(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
         let timeout = max(1, configuration.options.connectTimeout.components.seconds)
         let keywords = ["dbname", "connect_timeout", "application_name", "options"]
         let values = [
-            configuration.url, "\(timeout)", configuration.options.applicationName, "-c TimeZone=UTC -c DateStyle=ISO",
+            configuration.url, "\(timeout)", configuration.options.applicationName,
+            "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=0",
         ]
         let handle = withCStringArray(keywords) { k in withCStringArray(values) { v in PQconnectdbParams(k, v, 1) } }
         guard let handle else { throw PostgresError(.connectionFailed, message: "out of memory") }
@@ -200,7 +206,9 @@ public final class PostgresConnection: @unchecked Sendable {
         var names: [String?] = []
         for query in queries { names.append(try prepare(query, on: handle)) }
         guard PQenterPipelineMode(handle) == 1 else { throw connectionError(handle, query: nil) }
-        defer { _ = PQexitPipelineMode(handle) }
+        // A pipeline cut short (the server went away mid-way) leaves results unread: such a
+        // connection would fail every later statement with "cannot exit pipeline mode while busy".
+        defer { if PQexitPipelineMode(handle) != 1 { isBroken = true } }
         for (query, name) in zip(queries, names) {
             let sent: Int32
             if let name {
@@ -263,8 +271,13 @@ public final class PostgresConnection: @unchecked Sendable {
             let broken = PQstatus(handle) != CONNECTION_OK
             let code = field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:))
             // A read-only server (a standby where the primary was, mid-failover) will never take
-            // this connection's writes: the pool drops it, and the next one finds the primary.
-            if broken || code == .readOnlyTransaction { isBroken = true }
+            // this connection's writes, and a server shutting down (57P01–57P03, class 08) ends
+            // the session: the pool drops the connection, and the next one finds a usable server.
+            if broken || code == .readOnlyTransaction
+                || code.map({ $0.raw.hasPrefix("57P") || $0.raw.hasPrefix("08") }) == true
+            {
+                isBroken = true
+            }
             let message =
                 field(CLibPQ_DIAG_MESSAGE_PRIMARY)
                 ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: " \n")
