@@ -86,15 +86,29 @@ final class AdminJobs: Service, Sendable {
         self.logger = logger
     }
 
-    /// Queues `work`; nil when too many jobs are waiting already.
+    /// Queues `work`, or returns the same job (kind, target, selection) that is still queued:
+    /// it will do what was asked, so asking twice does not queue the work twice. Nil when too
+    /// many jobs are waiting already.
     func submit(kind: String, target: String, selection: String? = nil, by subject: String, work: @escaping Work)
         -> Job?
     {
         let job = Job(
             id: UUID().uuidString.lowercased(), kind: kind, target: target, selection: selection,
             requestedBy: subject, state: .queued, createdAt: Self.now(), done: 0)
-        let accepted = store.withLock { store -> Bool in
-            guard store.queued < Self.maximumQueued else { return false }
+        enum Outcome {
+            case queued
+            case waiting(Job)
+            case full
+        }
+        let outcome = store.withLock { store -> Outcome in
+            for id in store.order {
+                if let same = store.jobs[id], same.state == .queued, same.kind == kind, same.target == target,
+                    same.selection == selection
+                {
+                    return .waiting(same)
+                }
+            }
+            guard store.queued < Self.maximumQueued else { return .full }
             store.queued += 1
             store.jobs[job.id] = job
             store.order.append(job.id)
@@ -107,11 +121,15 @@ final class AdminJobs: Service, Sendable {
             {
                 store.jobs[store.order.remove(at: index)] = nil
             }
-            return true
+            return .queued
         }
-        guard accepted else { return nil }
-        continuation.yield((job.id, work))
-        return job
+        switch outcome {
+        case .full: return nil
+        case .waiting(let same): return same
+        case .queued:
+            continuation.yield((job.id, work))
+            return job
+        }
     }
 
     func job(_ id: String) -> Job? { store.withLock { $0.jobs[id] } }

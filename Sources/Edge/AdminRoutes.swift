@@ -233,7 +233,7 @@ struct AdminRoutes: Sendable {
         try body.finish()
         let admin = self.admin
         let chosen = projections
-        let names = chosen.isEmpty ? ProjectionRebuild.tables.keys.sorted() : chosen
+        let names = chosen.isEmpty ? ProjectionRebuild.tables.keys.sorted() : chosen.sorted()
         return try await start(
             request, context, caller: caller, kind: "replay-dry-run", target: names.joined(separator: ",")
         ) { progress in
@@ -357,7 +357,10 @@ struct AdminRoutes: Sendable {
     ) async throws -> Response {
         guard let job = jobs.submit(kind: kind, target: target, selection: selection, by: caller.subject, work: work)
         else {
-            throw Problem.unavailable("\(AdminJobs.maximumQueued) admin jobs are waiting already; retry", retryAfter: 5)
+            // The caller asks faster than the jobs run: like the rate limit, a 429 with Retry-After.
+            throw Problem(
+                .tooManyRequests, "\(AdminJobs.maximumQueued) admin jobs are waiting already; retry later",
+                headers: [.retryAfter: "5"])
         }
         context.logger.info(
             "admin action",

@@ -147,6 +147,30 @@ struct AdminRouteTests {
         }
     }
 
+    @Test("the same job still queued is answered instead of a second; too many waiting is 429 with Retry-After")
+    func jobQueueBound() async throws {
+        let edge = try await EdgeHarness()  // the jobs service does not run: jobs stay queued
+        edge.operations.declare("depot.orders.dead")
+        let admin = try await edge.admin()
+        try await edge.test { client in
+            let first = try await client.send(
+                .post, "/v1/admin/replay/dry-run", token: admin, json: #"{"projections":["products","orders"]}"#)
+            let again = try await client.send(
+                .post, "/v1/admin/replay/dry-run", token: admin, json: #"{"projections":["orders","products"]}"#)
+            #expect(first.status == 202 && again.status == 202)
+            #expect(first.json["id"] as? String == again.json["id"] as? String)
+            for index in 1..<AdminJobs.maximumQueued {
+                let reply = try await client.send(
+                    .post, "/v1/admin/dead-letters/depot.orders.dead/redrive", token: admin,
+                    json: #"{"message_id":"m\#(index)"}"#)
+                #expect(reply.status == 202, "\(index): \(reply.text)")
+            }
+            let refused = try await client.send(
+                .post, "/v1/admin/dead-letters/depot.orders.dead/purge", token: admin)
+            #expect(refused.status == 429 && refused.header("Retry-After") == "5" && refused.isProblem)
+        }
+    }
+
     @Test("the broker away is 503 with Retry-After, never 500")
     func brokerAway() async throws {
         let edge = try await EdgeHarness()
