@@ -331,6 +331,11 @@
         pen = true;
       });
       if (d) node.append(svg("path", { class: `series s-${name}`, d, "data-series": name }));
+      // A point with no neighbour draws no line: mark it with a dot.
+      points.forEach((v, i) => {
+        const alone = (i === 0 || points[i - 1] === null) && (i === points.length - 1 || points[i + 1] === null);
+        if (v !== null && alone) node.append(svg("circle", { class: `dot s-${name}`, cx: x(i), cy: y(v), r: 2.5 }));
+      });
     }
     if (values.every((v) => v === 0)) {
       node.append(svg("text", { class: "empty", x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle" }, "nothing in this window yet"));
@@ -659,7 +664,7 @@
         el("td", {}, e.occurred_at),
         el("td", { class: "num" }, i === 0 ? "start" : delay(at - previous)),
         el("td", {}, el("b", {}, e.type)),
-        el("td", {}, cause ? `← ${cause.type} (#${cause.position})` : e.causation_id ? el("code", {}, e.causation_id) : "command from the edge"),
+        el("td", {}, cause ? `← ${cause.type} (#${cause.position})` : e.causation_id ? ["a command, ", el("code", { class: "muted" }, e.causation_id)] : "–"),
         el("td", {}, el("code", { class: "muted" }, e.id)),
       );
     });
