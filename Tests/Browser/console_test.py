@@ -21,6 +21,7 @@ import uuid
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -68,7 +69,10 @@ class ConsoleTest:
 
     def wait(self, what, condition, timeout=30):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(lambda d: condition())
+            # The page redraws what it refreshes: an element read as it is replaced is read again.
+            return WebDriverWait(
+                self.driver, timeout, poll_frequency=0.25, ignored_exceptions=[StaleElementReferenceException]
+            ).until(lambda d: condition())
         except Exception as error:
             raise Check(f"timed out waiting for {what}") from error
 
@@ -124,20 +128,26 @@ class ConsoleTest:
                              headers={"Prefer": "wait=5"})
         if status != 201:
             raise Check(f"creating the product answered {status}")
+        # Sixteen orders over about 16 s, so that the charts show a flow rather than one spike:
+        # one in eight declined by the payment provider, one in eight for an unknown product.
         orders = []
-        for index in range(8):
-            token = "tok_declined" if index == 5 else "tok_ok"
-            lines = [{"sku": "no-such-sku" if index == 6 else "mug", "quantity": 1 + index % 3}]
+        for index in range(16):
+            if index:
+                time.sleep(0.9)
+            token = "tok_declined" if index % 8 == 5 else "tok_ok"
+            lines = [{"sku": "no-such-sku" if index % 8 == 6 else "mug", "quantity": 1 + index % 3}]
             status, order = self.api("POST", "/v1/orders", {"lines": lines, "payment": {"token": token}},
                                      token=self.args.customer_token, headers={"Prefer": "wait=10"})
             if status != 201:
                 raise Check(f"placing order {index} answered {status}: {order}")
             orders.append(order)
         confirmed = [o for o in orders if o["status"] == "confirmed"]
-        if len(confirmed) != 6:
-            raise Check(f"expected 6 confirmed orders, got {[o['status'] for o in orders]}")
-        self.wait("8 placed orders in the totals", lambda: self.text("#total-placed b") == "8", timeout=20)
-        self.wait("6 confirmed", lambda: self.text("#total-confirmed b") == "6", timeout=10)
+        if len(confirmed) != 12:
+            raise Check(f"expected 12 confirmed orders, got {[o['status'] for o in orders]}")
+        self.wait("16 placed orders in the totals", lambda: self.text("#total-placed b") == "16", timeout=20)
+        self.wait("12 confirmed", lambda: self.text("#total-confirmed b") == "12", timeout=10)
+        self.wait("2 rejected, 2 cancelled", lambda: self.text("#total-rejected b") == "2"
+                  and self.text("#total-cancelled b") == "2", timeout=10)
         self.wait("the placed series drawn", lambda: self.finds("#chart-orders path[data-series='placed']"))
         self.wait("a latency line", lambda: self.finds("#chart-latency path[data-series='p50']"))
         self.wait("depot.orders consuming", lambda: self.text("#queues tr[data-queue='depot.orders'] td:nth-child(3)") == "1")
@@ -198,7 +208,7 @@ class ConsoleTest:
 
         self.step("open an order's timeline and compare it with a rebuild from the log")
         self.find("#tabs button[data-tab='orders']").click()
-        self.wait("the latest orders", lambda: len(self.finds("table.orders tbody tr")) == 8)
+        self.wait("the latest orders", lambda: len(self.finds("table.orders tbody tr")) == 10)
         target = confirmed[0]["id"]
         self.find("#order-query").send_keys(target)
         self.find("#order-search button").click()
@@ -225,7 +235,7 @@ class ConsoleTest:
         self.find("#tabs button[data-tab='overview']").click()
         self.find("#window button[data-window='1h']").click()
         self.wait("the hour's totals", lambda: "last 60 min" in self.text("#total-placed"), timeout=10)
-        self.wait("the hour's placed orders", lambda: self.text("#total-placed b") == "8", timeout=10)
+        self.wait("the hour's placed orders", lambda: self.text("#total-placed b") == "16", timeout=10)
         self.screenshot("overview-last-hour")
         self.collect_console()
         if self.console_errors:

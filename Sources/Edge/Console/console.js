@@ -285,7 +285,8 @@
   function niceMax(value) {
     if (!(value > 0)) return 1;
     const power = Math.pow(10, Math.floor(Math.log10(value)));
-    for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;
+    // Maxima whose quarters are round numbers: the axis has four steps.
+    for (const step of [1, 2, 4, 8, 10]) if (step * power >= value) return step * power;
     return 10 * power;
   }
 
@@ -368,6 +369,8 @@
     $("confirm-expected").textContent = expected || "";
     $("confirm-typed").value = "";
     $("confirm-ok").disabled = Boolean(expected);
+    // Red only for what cannot be undone.
+    $("confirm-ok").className = expected ? "danger" : "primary";
     return new Promise((resolve) => {
       const done = (answer) => {
         $("confirm-ok").onclick = null;
@@ -387,7 +390,23 @@
 
   // MARK: - Jobs (redrive, purge, dry run): progress until they finish
 
+  // While a job runs, the dead-letter listing does not refresh: its look (basic.get, then put
+  // back) would hold messages a redrive is about to take.
+  let jobsRunning = 0;
+
   async function runJob(method, path, body, label, onDone) {
+    jobsRunning += 1;
+    let job = null;
+    try {
+      job = await followJob(method, path, body, label);
+    } finally {
+      jobsRunning -= 1;
+    }
+    if (job && onDone) onDone(job);
+    return job;
+  }
+
+  async function followJob(method, path, body, label) {
     let job;
     try {
       job = await api(method, path, body);
@@ -405,7 +424,6 @@
       }
       jobCard(job, label, card);
     }
-    if (onDone) onDone(job);
     return job;
   }
 
@@ -429,6 +447,8 @@
       job.message ? el("div", { class: "job-message" }, job.message) : null,
     );
     if (!existing) $("jobs").append(card);
+    // A finished job's card goes away by itself after a while (or with its ×).
+    if (job.state === "succeeded") setTimeout(() => card.remove(), 20000);
     return card;
   }
 
@@ -437,7 +457,7 @@
   let openQueue = null;
 
   async function refreshDeadLetters() {
-    if (!token || currentTab !== "dead-letters") return;
+    if (!token || currentTab !== "dead-letters" || jobsRunning > 0) return;
     let queues;
     try {
       queues = (await api("GET", "/v1/admin/dead-letters")).items;
@@ -661,11 +681,19 @@
         "tr",
         { class: "event", "data-type": e.type },
         el("td", { class: "num" }, e.position),
-        el("td", {}, e.occurred_at),
-        el("td", { class: "num" }, i === 0 ? "start" : delay(at - previous)),
+        el("td", { class: "nowrap" }, e.occurred_at),
+        el("td", { class: "num nowrap" }, i === 0 ? "start" : delay(at - previous)),
         el("td", {}, el("b", {}, e.type)),
-        el("td", {}, cause ? `← ${cause.type} (#${cause.position})` : e.causation_id ? ["a command, ", el("code", { class: "muted" }, e.causation_id)] : "–"),
-        el("td", {}, el("code", { class: "muted" }, e.id)),
+        el(
+          "td",
+          {},
+          cause
+            ? `← ${cause.type} (#${cause.position})`
+            : e.causation_id
+              ? ["a command ", el("code", { class: "muted", title: e.causation_id }, `${e.causation_id.slice(0, 8)}…`)]
+              : "–",
+        ),
+        el("td", {}, el("code", { class: "muted", title: e.id }, `${e.id.slice(0, 8)}…`)),
       );
     });
     const check = el("div", { id: "rebuild-check" });
