@@ -41,7 +41,7 @@ protocol AdminOperating: Sendable {
     func summary(of queue: String) async throws -> DeadLetters.Summary
     func peek(_ queue: String, limit: Int) async throws -> [DeadLetters.Letter]
     func redrive(_ queue: String, selection: DeadLetters.Selection, progress: @escaping @Sendable (Int) -> Void)
-        async throws -> Int
+        async throws -> DeadLetters.RedriveOutcome
     func purge(_ queue: String) async throws -> Int
     func replayDryRun(
         projections: [String], progress: @escaping @Sendable (ProjectionRebuild.Progress) -> Void
@@ -85,7 +85,7 @@ struct LiveAdminOperations: AdminOperating {
     }
 
     func redrive(_ queue: String, selection: DeadLetters.Selection, progress: @escaping @Sendable (Int) -> Void)
-        async throws -> Int
+        async throws -> DeadLetters.RedriveOutcome
     {
         try await DeadLetters(amqp: amqp).redrive(queue, selection: selection) { done, _ in progress(done) }
     }

@@ -179,11 +179,12 @@ struct AdminRoutes: Sendable {
             request, context, caller: caller, kind: "redrive", target: queue, selection: described
         ) { progress in
             progress(done: 0, total: total)
-            let done = try await admin.redrive(queue, selection: selection) { progress(done: Int64($0), total: total) }
-            let remaining = try await admin.depth(of: queue)
+            let outcome = try await admin.redrive(queue, selection: selection) {
+                progress(done: Int64($0), total: total)
+            }
             return (
-                "redrove \(done) message(s) from \(queue); \(remaining ?? 0) left",
-                AdminJobs.JobResult(redriven: done, remaining: remaining)
+                "redrove \(outcome.moved) message(s) from \(queue); \(outcome.left) left",
+                AdminJobs.JobResult(redriven: outcome.moved, remaining: outcome.left)
             )
         }
     }

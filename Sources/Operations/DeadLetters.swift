@@ -141,7 +141,20 @@ public struct DeadLetters: Sendable {
     public func redrive(_ queue: String, limit: Int, progress: @Sendable (Int, Letter) -> Void = { _, _ in })
         async throws -> Int
     {
-        try await redrive(queue, selection: .all, limit: limit, progress: progress)
+        try await redrive(queue, selection: .all, limit: limit, progress: progress).moved
+    }
+
+    /// What a redrive did: messages moved, and messages it left in the queue (those it did not
+    /// pick, plus those it did not read), counted by the redrive itself: the broker's own count
+    /// can lag behind the messages it has just been given back.
+    public struct RedriveOutcome: Sendable, Hashable {
+        public var moved: Int
+        public var left: Int
+
+        public init(moved: Int, left: Int) {
+            self.moved = moved
+            self.left = left
+        }
     }
 
     /// `redrive` of the letters `selection` picks, looking at no more than `scan` messages: the
@@ -150,9 +163,10 @@ public struct DeadLetters: Sendable {
     public func redrive(
         _ queue: String, selection: Selection, limit: Int = .max, scan: Int = 10_000,
         progress: @Sendable (Int, Letter) -> Void = { _, _ in }
-    ) async throws -> Int {
+    ) async throws -> RedriveOutcome {
         var done = 0
         var skipped: [FetchedMessage] = []
+        var unread = 0
         func returnSkipped() async {
             for message in skipped.reversed() { try? await amqp.settle(message, ack: false) }
             skipped = []
@@ -161,6 +175,7 @@ public struct DeadLetters: Sendable {
             var looked = 0
             while done < limit, looked < scan, let message = try await amqp.get(queue: queue) {
                 looked += 1
+                unread = message.remaining
                 let letter = Letter(message)
                 guard selection.matches(letter) else {
                     skipped.append(message)
@@ -191,8 +206,9 @@ public struct DeadLetters: Sendable {
             await returnSkipped()
             throw error
         }
+        let left = skipped.count + unread
         await returnSkipped()
-        return done
+        return RedriveOutcome(moved: done, left: left)
     }
 
     public func purge(_ queue: String) async throws -> Int {

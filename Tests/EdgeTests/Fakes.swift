@@ -217,9 +217,9 @@ final class FakeAdminOperations: AdminOperating {
     }
 
     func redrive(_ queue: String, selection: DeadLetters.Selection, progress: @escaping @Sendable (Int) -> Void)
-        async throws -> Int
+        async throws -> DeadLetters.RedriveOutcome
     {
-        let moved = queues.withLock { queues -> Int in
+        let (moved, left) = queues.withLock { queues -> (Int, Int) in
             let before = queues[queue] ?? []
             let kept = before.filter { letter in
                 switch selection {
@@ -229,10 +229,10 @@ final class FakeAdminOperations: AdminOperating {
                 }
             }
             queues[queue] = kept
-            return before.count - kept.count
+            return (before.count - kept.count, kept.count)
         }
         progress(moved)
-        return moved
+        return DeadLetters.RedriveOutcome(moved: moved, left: left)
     }
 
     func purge(_ queue: String) async throws -> Int {

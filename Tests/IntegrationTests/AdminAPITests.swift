@@ -2,6 +2,7 @@ import AMQP
 import DepotModel
 import Foundation
 import Messaging
+import Operations
 import Postgres
 import Testing
 
@@ -131,6 +132,86 @@ struct AdminAPITests {
         #expect(audit.count == 3 && audit.allSatisfy { $0.contains("admin-1") }, "\(audit)")
         #expect(audit.contains { $0.contains("purge") && $0.contains("depot.orders.dead") })
 
+        await client.close()
+        await depot.tearDown()
+    }
+
+    /// `depot all` with the edge on a free port; returns the process and the client once it answers.
+    static func startAll(_ depot: IsolatedDepot, port: Int) async throws -> (Process, EdgeClient) {
+        let process = try depot.start(["all"], label: "all-\(UUID().uuidString.prefix(4))")
+        let client = EdgeClient(base: URL(string: "http://127.0.0.1:\(port)")!, depot: depot)
+        let up = try await eventually(timeout: .seconds(30)) {
+            (try? await client.send("GET", "/readyz").status) == 200
+        }
+        guard up else { throw TestEnvironment.Unreachable(description: "no edge; logs in \(depot.logDirectory.path)") }
+        return (process, client)
+    }
+
+    @Test func aReasonGroupRedriveKilledHalfwayLosesAndDoublesNothingAndLeavesTheOtherReasonsInOrder() async throws {
+        let port = TestEnvironment.freePort()
+        let depot = try await IsolatedDepot.make([
+            "DEPOT_JWT_SECRET": EdgeClient.secret, "DEPOT_HTTP_PORT": "\(port)", "DEPOT_RATE_LIMIT": "0",
+            "DEPOT_RETRY_DELAYS": "50ms",
+        ])
+        var (all, edge) = try await Self.startAll(depot, port: port)
+        try await depot.waitUntilConsuming(["depot.orders", "depot.inventory", "depot.payments", "depot.projector"])
+        let client = try await SagaClient(depot)
+        let admin = try await EdgeClient.admin()
+
+        // Interleaved: restocks of a product not created yet (retried, then "gave up after 2
+        // attempts") and restocks whose data does not fit the type ("invalid_data", at once).
+        let count = 1_000
+        var invalidIds: Set<String> = []
+        for index in 0..<count {
+            try await client.send(.stockAdjust, correlationId: "late", AdjustStock(sku: "late", delta: 1))
+            let id = UUID().canonicalText
+            invalidIds.insert(id)
+            let body =
+                #"{"correlation_id":"late","data":{"sku":\#(index)},"id":"\#(id)","occurred_at":"2026-12-01T10:00:00Z","type":"stock.adjust","version":1}"#
+            try await client.amqp.publish(
+                OutgoingMessage(body, properties: .persistentJSON(messageId: id, type: "stock.adjust")), exchange: "",
+                routingKey: "depot.inventory")
+        }
+        let dead = try await eventually(timeout: .seconds(60)) {
+            try await client.amqp.inspectQueue("depot.inventory.dead").messageCount == 2 * count
+        }
+        #expect(dead)
+        // The order they are in (the consumer dead-letters several at once, not in publish order).
+        let before = try await DeadLetters(amqp: client.amqp).peek("depot.inventory.dead", limit: 2 * count)
+        let invalidInQueueOrder = before.filter { $0.reasonKind == "invalid_data" }.compactMap(\.messageId)
+        #expect(Set(invalidInQueueOrder) == Set(invalidIds))
+        try await client.createProducts(["late": 0])
+
+        // Redrive the "gave up" group, and kill the process running it halfway.
+        let started = try await edge.send(
+            "POST", "/v1/admin/dead-letters/depot.inventory.dead/redrive", token: admin,
+            json: #"{"reason":"gave up after 2 attempts"}"#)
+        #expect(started.status == 202, "\(started.text)")
+        let halfway = try await eventually(timeout: .seconds(30)) {
+            try await client.stock("late").available >= 50
+        }
+        await depot.kill(all)
+        #expect(halfway)
+        let movedBeforeKill = try await client.stock("late").available
+        // The messages it held, moved or not, are back or delivered: none is lost.
+        #expect(movedBeforeKill < count, "the redrive finished before the kill; nothing was interrupted")
+
+        (all, edge) = try await Self.startAll(depot, port: port)
+        let again = try await edge.send(
+            "POST", "/v1/admin/dead-letters/depot.inventory.dead/redrive", token: admin,
+            json: #"{"reason":"gave up after 2 attempts"}"#, headers: ["Prefer": "wait=10"])
+        #expect(again.json["state"] as? String == "succeeded", "\(again.text)")
+        let applied = try await eventually(timeout: .seconds(30)) { try await client.stock("late").available == count }
+        #expect(applied)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await client.stock("late").available == count)  // nothing doubled
+
+        // The other group is all there, in its order.
+        let left = try await edge.send(
+            "GET", "/v1/admin/dead-letters/depot.inventory.dead?limit=100", token: admin)
+        #expect(left.json["count"] as? Int == count)
+        let ids = (left.json["items"] as? [[String: Any]] ?? []).compactMap { $0["message_id"] as? String }
+        #expect(ids == Array(invalidInQueueOrder.prefix(100)))
         await client.close()
         await depot.tearDown()
     }
