@@ -110,7 +110,12 @@ class ConsoleTest:
         self.step("open /console and sign in with a token from `depot token`")
         self.driver.get(self.base + "/console")
         self.wait("the sign-in form", lambda: self.find("#token").is_displayed())
+        # A customer's token is turned away before anything is asked of the edge.
+        self.find("#token").send_keys(self.args.customer_token)
+        self.find("#signin-button").click()
+        self.wait("the refusal", lambda: "not admin" in self.text("#signin-error"))
         self.screenshot("sign-in")
+        self.find("#token").clear()
         self.find("#token").send_keys(self.args.admin_token)
         self.find("#signin-button").click()
         self.wait("the overview", lambda: self.find("#overview").is_displayed())
@@ -209,6 +214,10 @@ class ConsoleTest:
         self.step("open an order's timeline and compare it with a rebuild from the log")
         self.find("#tabs button[data-tab='orders']").click()
         self.wait("the latest orders", lambda: len(self.finds("table.orders tbody tr")) == 10)
+        self.find("#order-query").send_keys("browser-customer")
+        self.find("#order-search button").click()
+        self.wait("the customer's orders", lambda: len(self.finds("table.orders tbody tr")) == 16)
+        self.find("#order-query").clear()
         target = confirmed[0]["id"]
         self.find("#order-query").send_keys(target)
         self.find("#order-search button").click()
