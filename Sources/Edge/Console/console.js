@@ -394,11 +394,11 @@
   // back) would hold messages a redrive is about to take.
   let jobsRunning = 0;
 
-  async function runJob(method, path, body, label, onDone) {
+  async function runJob(method, path, body, label, onDone, onProgress) {
     jobsRunning += 1;
     let job = null;
     try {
-      job = await followJob(method, path, body, label);
+      job = await followJob(method, path, body, label, onProgress);
     } finally {
       jobsRunning -= 1;
     }
@@ -406,7 +406,7 @@
     return job;
   }
 
-  async function followJob(method, path, body, label) {
+  async function followJob(method, path, body, label, onProgress) {
     let job;
     try {
       job = await api(method, path, body);
@@ -423,6 +423,7 @@
         job = { ...job, state: "failed", message: error.message };
       }
       jobCard(job, label, card);
+      if (onProgress) onProgress(job);
     }
     return job;
   }
@@ -780,7 +781,14 @@
     }
     $("replay-start").disabled = true;
     replace($("replay-result"), el("p", { class: "muted" }, "dry run queued…"));
-    const job = await runJob("POST", "/v1/admin/replay/dry-run", { projections }, "replay dry run");
+    const job = await runJob("POST", "/v1/admin/replay/dry-run", { projections }, "replay dry run", null, (running) => {
+      if (running.state !== "running") return;
+      replace(
+        $("replay-result"),
+        el("p", { class: "muted", id: "replay-progress" }, running.total ? `rebuilding aside: ${running.done} of ${running.total} events` : "rebuilding aside…"),
+        running.total ? el("progress", { max: running.total, value: running.done }) : el("progress", {}),
+      );
+    });
     $("replay-start").disabled = false;
     if (!job) {
       replace($("replay-result"));
