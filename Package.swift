@@ -87,13 +87,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The HTTP edge: imports Messaging to publish commands, Postgres to read projections and
-        // Projector for the order row it serves. Its OpenAPI document (openapi.json) is embedded
-        // in the code at build time by the EmbedFile plugin.
+        // The HTTP edge: imports Messaging to publish commands, Postgres to read projections,
+        // Projector for the order row it serves, and Operations (with AMQP) for the admin API. Its
+        // OpenAPI document (openapi.json) is embedded in the code at build time by the EmbedFile plugin.
         .target(
             name: "Edge",
             dependencies: [
-                "Messaging", "Postgres", "DepotModel", "Projector",
+                "Messaging", "Postgres", "DepotModel", "Projector", "Operations", "AMQP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -103,6 +103,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["openapi.json"],
+            // The operator console's page, script and style, in the binary (Sources/Edge/Console/).
+            resources: [
+                .embedInCode("Console/console.html"), .embedInCode("Console/console.js"),
+                .embedInCode("Console/console.css"), .embedInCode("Console/favicon.svg"),
+            ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedFile"]
         ),
@@ -169,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "EdgeTests",
             dependencies: [
-                "Edge", "Projector", "DepotModel", "Messaging", "Postgres",
+                "Edge", "Projector", "DepotModel", "Messaging", "Postgres", "Operations",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -30,6 +30,7 @@ struct EdgeRoutes: Sendable {
         static let bySchema: [String: Set<String>] = [
             "ProductCreate": productCreate, "ProductUpdate": productUpdate, "StockAdjustment": stockAdjustment,
             "OrderCreate": orderCreate, "OrderLineRequest": orderLine, "PaymentRequest": payment,
+            "RedriveRequest": AdminRoutes.Fields.redrive, "ReplayDryRunRequest": AdminRoutes.Fields.replayDryRun,
         ]
     }
 

@@ -16,16 +16,20 @@ public struct EdgeConfiguration: Sendable {
     public var rateLimit: (rate: Double, burst: Double)?
     /// Where the edge LISTENs for the projector's change notices (the primary).
     public var listenConfiguration: PostgresConfiguration
+    /// The RabbitMQ management API (`DEPOT_MANAGEMENT_URL`), for message rates in the admin
+    /// overview; without it the overview shows depths and consumers only.
+    public var managementURL: String?
 
     public init(
         host: String, port: Int, confirmTimeout: Duration, rateLimit: (rate: Double, burst: Double)?,
-        listenConfiguration: PostgresConfiguration
+        listenConfiguration: PostgresConfiguration, managementURL: String? = nil
     ) {
         self.host = host
         self.port = port
         self.confirmTimeout = confirmTimeout
         self.rateLimit = rateLimit
         self.listenConfiguration = listenConfiguration
+        self.managementURL = managementURL
     }
 }
 
@@ -36,7 +40,7 @@ public enum EdgeServer {
     static func router(
         configuration: EdgeConfiguration, publisher: any CommandPublishing, projections: any ProjectionReading,
         idempotency: any IdempotencyClaiming, authority: TokenAuthority, waiters: ProjectionWaiters,
-        metrics: PrometheusCollectorRegistry,
+        metrics: PrometheusCollectorRegistry, admin: AdminRoutes,
         benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> Router<EdgeContext> {
         let routes = EdgeRoutes(
@@ -88,6 +92,16 @@ public enum EdgeServer {
                     status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.html)))
             },
+            "adminOverview": admin.overview,
+            "adminFlow": admin.flow,
+            "listDeadLetterQueues": admin.deadLetterQueues,
+            "showDeadLetters": admin.deadLetters,
+            "redriveDeadLetters": admin.redrive,
+            "purgeDeadLetters": admin.purge,
+            "startReplayDryRun": admin.replayDryRun,
+            "listAdminJobs": admin.listJobs,
+            "getAdminJob": admin.getJob,
+            "checkOrderRebuild": admin.rebuildCheck,
         ]
         if let benchmarkConstant {
             // Only in `depot-bench`: the trivial reference route, behind the same middleware.
@@ -97,6 +111,7 @@ public enum EdgeServer {
                     body: .init(byteBuffer: ByteBuffer(string: benchmarkConstant())))
             }
         }
+        ConsolePage.addRoutes(to: router)
         for route in RouteTable.all {
             guard let handler = handlers[route.operationId] else {
                 preconditionFailure("no handler for operation \(route.operationId)")
@@ -129,15 +144,19 @@ public enum EdgeServer {
         benchmarkConstant: (@Sendable () -> String)? = nil
     ) -> some ApplicationProtocol {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
+        let operations = LiveAdminOperations(
+            amqp: publisher.amqp, pool: primary, managementURL: configuration.managementURL)
+        let admin = AdminRoutes(admin: operations, jobs: AdminJobs(logger: logger), history: AdminFlowHistory())
         let router = router(
             configuration: configuration, publisher: publisher,
             projections: PostgresProjections(pool: read, fallback: primary),
             idempotency: IdempotencyKeys(pool: primary, registry: metrics), authority: authority, waiters: waiters,
-            metrics: metrics,
+            metrics: metrics, admin: admin,
             benchmarkConstant: benchmarkConstant)
+        let sampler = AdminFlowSampler(history: admin.history, admin: operations, logger: logger)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "depot"),
-            services: [waiters], logger: logger)
+            services: [waiters, admin.jobs, sampler], logger: logger)
     }
 }

@@ -33,6 +33,17 @@ struct RouteTable: Sendable {
         Route(operationId: "metrics", method: .get, path: "/metrics"),
         Route(operationId: "openapi", method: .get, path: "/openapi.json"),
         Route(operationId: "docs", method: .get, path: "/docs"),
+        // The admin API (AdminRoutes.swift), for the console and for scripts.
+        Route(operationId: "adminOverview", method: .get, path: "/v1/admin/overview"),
+        Route(operationId: "adminFlow", method: .get, path: "/v1/admin/flow"),
+        Route(operationId: "listDeadLetterQueues", method: .get, path: "/v1/admin/dead-letters"),
+        Route(operationId: "showDeadLetters", method: .get, path: "/v1/admin/dead-letters/{queue}"),
+        Route(operationId: "redriveDeadLetters", method: .post, path: "/v1/admin/dead-letters/{queue}/redrive"),
+        Route(operationId: "purgeDeadLetters", method: .post, path: "/v1/admin/dead-letters/{queue}/purge"),
+        Route(operationId: "startReplayDryRun", method: .post, path: "/v1/admin/replay/dry-run"),
+        Route(operationId: "listAdminJobs", method: .get, path: "/v1/admin/jobs"),
+        Route(operationId: "getAdminJob", method: .get, path: "/v1/admin/jobs/{id}"),
+        Route(operationId: "checkOrderRebuild", method: .get, path: "/v1/admin/orders/{id}/rebuild-check"),
     ]
 
     /// The methods served at a concrete path (empty when no route has that shape).

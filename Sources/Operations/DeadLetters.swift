@@ -1,8 +1,10 @@
 import AMQP
+import DepotModel
 import Foundation
 import Messaging
 
-/// `depot dlq`: look at, re-drive and purge dead letters without losing or doubling any.
+/// `depot dlq` and the console's dead letters: look at, re-drive and purge dead letters without
+/// losing or doubling any.
 public struct DeadLetters: Sendable {
     /// Every Depot queue's dead-letter queue.
     public static let queues = [
@@ -18,7 +20,28 @@ public struct DeadLetters: Sendable {
         public var deadLetteredAt: String?
         public var messageId: String?
         public var type: String?
+        public var correlationId: String?
+        /// Every header of the dead letter, as text (`x-depot-*`, `traceparent`, `x-causation-id`, …).
+        public var headers: [String: String]
         public var body: String
+
+        public init(
+            reason: String, attempts: Int, originalExchange: String, originalRoutingKey: String, originalQueue: String,
+            deadLetteredAt: String? = nil, messageId: String? = nil, type: String? = nil, correlationId: String? = nil,
+            headers: [String: String] = [:], body: String
+        ) {
+            self.reason = reason
+            self.attempts = attempts
+            self.originalExchange = originalExchange
+            self.originalRoutingKey = originalRoutingKey
+            self.originalQueue = originalQueue
+            self.deadLetteredAt = deadLetteredAt
+            self.messageId = messageId
+            self.type = type
+            self.correlationId = correlationId
+            self.headers = headers
+            self.body = body
+        }
 
         init(_ message: FetchedMessage) {
             let headers = message.properties.headers
@@ -30,7 +53,31 @@ public struct DeadLetters: Sendable {
             deadLetteredAt = headers[MessageHeader.deadLetteredAt]?.stringValue
             messageId = message.properties.messageId
             type = message.properties.type
+            correlationId = message.properties.correlationId
+            self.headers = headers.mapValues(Self.text)
             body = String(decoding: message.body, as: UTF8.self)
+        }
+
+        /// The reason's kind, as `list` groups them: the text before its first colon.
+        public var reasonKind: String { Self.kind(of: reason) }
+
+        public static func kind(of reason: String) -> String { String(reason.prefix { $0 != ":" }.prefix(80)) }
+
+        static func text(_ value: AMQPValue) -> String {
+            if let text = value.stringValue { return text }
+            if let integer = value.integerValue { return String(integer) }
+            switch value {
+            case .bool(let flag): return String(flag)
+            case .float(let number): return String(number)
+            case .double(let number): return String(number)
+            case .timestamp(let date): return RFC3339.string(date)
+            case .array(let items): return "[" + items.map(text).joined(separator: ", ") + "]"
+            case .table(let table):
+                return "{"
+                    + table.sorted { $0.key < $1.key }.map { "\($0.key): \(text($0.value))" }
+                    .joined(separator: ", ") + "}"
+            default: return String(describing: value)
+            }
         }
     }
 
@@ -40,6 +87,28 @@ public struct DeadLetters: Sendable {
         public var oldest: String?
         /// Reason (up to its first colon-free part) → how many.
         public var reasons: [String: Int]
+
+        public init(queue: String, count: Int, oldest: String?, reasons: [String: Int]) {
+            self.queue = queue
+            self.count = count
+            self.oldest = oldest
+            self.reasons = reasons
+        }
+    }
+
+    /// Which dead letters a redrive moves: all, one message id, or one reason kind.
+    public enum Selection: Sendable, Hashable {
+        case all
+        case message(id: String)
+        case reason(kind: String)
+
+        func matches(_ letter: Letter) -> Bool {
+            switch self {
+            case .all: true
+            case .message(let id): letter.messageId == id
+            case .reason(let kind): letter.reasonKind == kind
+            }
+        }
     }
 
     let amqp: AMQPConnection
@@ -62,10 +131,7 @@ public struct DeadLetters: Sendable {
         let count = try await amqp.inspectQueue(queue).messageCount
         let letters = count == 0 ? [] : try await peek(queue, limit: min(limit, count))
         var reasons: [String: Int] = [:]
-        for letter in letters {
-            let kind = String(letter.reason.prefix { $0 != ":" }.prefix(80))
-            reasons[kind, default: 0] += 1
-        }
+        for letter in letters { reasons[letter.reasonKind, default: 0] += 1 }
         return Summary(queue: queue, count: count, oldest: letters.compactMap(\.deadLetteredAt).min(), reasons: reasons)
     }
 
@@ -75,28 +141,74 @@ public struct DeadLetters: Sendable {
     public func redrive(_ queue: String, limit: Int, progress: @Sendable (Int, Letter) -> Void = { _, _ in })
         async throws -> Int
     {
-        var done = 0
-        while done < limit, let message = try await amqp.get(queue: queue) {
-            let letter = Letter(message)
-            var properties = message.properties
-            for header in [
-                MessageHeader.attempts, MessageHeader.error, MessageHeader.deadLetteredAt, MessageHeader.originalQueue,
-            ] {
-                properties.headers[header] = nil
-            }
-            do {
-                try await amqp.publish(
-                    OutgoingMessage(body: message.body, properties: properties), exchange: letter.originalExchange,
-                    routingKey: letter.originalRoutingKey, mandatory: true, timeout: .seconds(30))
-            } catch {
-                try? await amqp.settle(message, ack: false)
-                throw error
-            }
-            try await amqp.settle(message, ack: true)
-            done += 1
-            progress(done, letter)
+        try await redrive(queue, selection: .all, limit: limit, progress: progress).moved
+    }
+
+    /// What a redrive did: messages moved, and messages it left in the queue (those it did not
+    /// pick, plus those it did not read), counted by the redrive itself: the broker's own count
+    /// can lag behind the messages it has just been given back.
+    public struct RedriveOutcome: Sendable, Hashable {
+        public var moved: Int
+        public var left: Int
+
+        public init(moved: Int, left: Int) {
+            self.moved = moved
+            self.left = left
         }
-        return done
+    }
+
+    /// `redrive` of the letters `selection` picks, looking at no more than `scan` messages: the
+    /// others are held unacked while the queue is read and then returned to it in order (the
+    /// broker returns them too if the connection drops meanwhile), so nothing else moves.
+    public func redrive(
+        _ queue: String, selection: Selection, limit: Int = .max, scan: Int = 10_000,
+        progress: @Sendable (Int, Letter) -> Void = { _, _ in }
+    ) async throws -> RedriveOutcome {
+        var done = 0
+        var skipped: [FetchedMessage] = []
+        var unread = 0
+        func returnSkipped() async {
+            for message in skipped.reversed() { try? await amqp.settle(message, ack: false) }
+            skipped = []
+        }
+        do {
+            var looked = 0
+            while done < limit, looked < scan, let message = try await amqp.get(queue: queue) {
+                looked += 1
+                unread = message.remaining
+                let letter = Letter(message)
+                guard selection.matches(letter) else {
+                    skipped.append(message)
+                    continue
+                }
+                var properties = message.properties
+                for header in [
+                    MessageHeader.attempts, MessageHeader.error, MessageHeader.deadLetteredAt,
+                    MessageHeader.originalQueue,
+                ] {
+                    properties.headers[header] = nil
+                }
+                do {
+                    try await amqp.publish(
+                        OutgoingMessage(body: message.body, properties: properties),
+                        exchange: letter.originalExchange,
+                        routingKey: letter.originalRoutingKey, mandatory: true, timeout: .seconds(30))
+                } catch {
+                    try? await amqp.settle(message, ack: false)
+                    throw error
+                }
+                try await amqp.settle(message, ack: true)
+                done += 1
+                progress(done, letter)
+                if Task.isCancelled { break }  // shutting down: stop between messages
+            }
+        } catch {
+            await returnSkipped()
+            throw error
+        }
+        let left = skipped.count + unread
+        await returnSkipped()
+        return RedriveOutcome(moved: done, left: left)
     }
 
     public func purge(_ queue: String) async throws -> Int {

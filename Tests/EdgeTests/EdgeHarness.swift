@@ -16,6 +16,9 @@ struct EdgeHarness {
     let publisher = FakePublisher()
     let projections = FakeProjections()
     let idempotency = FakeIdempotency()
+    let operations = FakeAdminOperations()
+    let jobs: AdminJobs
+    let history = AdminFlowHistory()
     /// A fresh registry per test (the application's is the process's).
     let metrics = PrometheusCollectorRegistry()
     let waiters: ProjectionWaiters
@@ -32,6 +35,7 @@ struct EdgeHarness {
         authority = await TokenAuthority(secret: Self.secret)
         self.rateLimit = rateLimit
         self.confirmTimeout = confirmTimeout
+        jobs = AdminJobs(logger: logger)
     }
 
     func test(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
@@ -43,7 +47,7 @@ struct EdgeHarness {
                 host: "127.0.0.1", port: 0, confirmTimeout: confirmTimeout, rateLimit: rateLimit,
                 listenConfiguration: listen),
             publisher: publisher, projections: projections, idempotency: idempotency, authority: authority,
-            waiters: waiters, metrics: metrics)
+            waiters: waiters, metrics: metrics, admin: AdminRoutes(admin: operations, jobs: jobs, history: history))
         let app = Application(router: router, logger: logger)
         try await app.test(.router) { client in try await body(Client(client: client)) }
     }

@@ -1,5 +1,6 @@
 import DepotModel
 import Foundation
+import Operations
 import Postgres
 import Projector
 import Synchronization
@@ -182,4 +183,74 @@ func until(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bo
         try? await Task.sleep(for: .milliseconds(1))
     }
     return true
+}
+
+/// The admin operations in memory: dead-letter queues as lists; the overview and replay are
+/// the integration tests' (they need the servers).
+final class FakeAdminOperations: AdminOperating {
+    private let queues = Mutex<[String: [DeadLetters.Letter]]>([:])
+    let connected = Atomic<Bool>(true)
+
+    var brokerConnected: Bool { connected.load(ordering: .relaxed) }
+
+    func declare(_ queue: String, _ letters: [DeadLetters.Letter] = []) {
+        queues.withLock { $0[queue] = letters }
+    }
+
+    func letters(_ queue: String) -> [DeadLetters.Letter]? { queues.withLock { $0[queue] } }
+
+    func overview() async throws -> SystemStatus.Report {
+        throw PostgresError(.connectionFailed, message: "no database in the router tests")
+    }
+
+    func depth(of queue: String) async throws -> Int? { queues.withLock { $0[queue]?.count } }
+
+    func summary(of queue: String) async throws -> DeadLetters.Summary {
+        let letters = queues.withLock { $0[queue] ?? [] }
+        return DeadLetters.Summary(
+            queue: queue, count: letters.count, oldest: letters.compactMap(\.deadLetteredAt).min(),
+            reasons: letters.reduce(into: [:]) { $0[$1.reasonKind, default: 0] += 1 })
+    }
+
+    func peek(_ queue: String, limit: Int) async throws -> [DeadLetters.Letter] {
+        Array(queues.withLock { $0[queue] ?? [] }.prefix(limit))
+    }
+
+    func redrive(_ queue: String, selection: DeadLetters.Selection, progress: @escaping @Sendable (Int) -> Void)
+        async throws -> DeadLetters.RedriveOutcome
+    {
+        let (moved, left) = queues.withLock { queues -> (Int, Int) in
+            let before = queues[queue] ?? []
+            let kept = before.filter { letter in
+                switch selection {
+                case .all: false
+                case .message(let id): letter.messageId != id
+                case .reason(let kind): letter.reasonKind != kind
+                }
+            }
+            queues[queue] = kept
+            return (before.count - kept.count, kept.count)
+        }
+        progress(moved)
+        return DeadLetters.RedriveOutcome(moved: moved, left: left)
+    }
+
+    func purge(_ queue: String) async throws -> Int {
+        queues.withLock { queues in
+            defer { queues[queue] = [] }
+            return queues[queue]?.count ?? 0
+        }
+    }
+
+    func replayDryRun(projections: [String], progress: @escaping @Sendable (ProjectionRebuild.Progress) -> Void)
+        async throws -> [ProjectionRebuild.Difference]
+    {
+        []
+    }
+
+    func rebuildCheck(order: UUID) async throws -> OrderRebuildCheck.Outcome? { nil }
+
+    func flowSample(after position: Int64?, backlog: Int64, limit: Int) async throws -> FlowSample {
+        FlowSample(events: [], position: position ?? 0, deadLetters: 0)
+    }
 }
