@@ -92,7 +92,7 @@ public struct ProcessPlan: Sendable {
             configuration: EdgeConfiguration(
                 host: settings.httpHost, port: settings.httpPort, confirmTimeout: settings.confirmTimeout,
                 rateLimit: settings.rateLimit,
-                listenConfiguration: scope.listenConfiguration),
+                listenConfiguration: scope.listenConfiguration, managementURL: settings.managementURL),
             publisher: MessagePublisher(amqp: scope.amqp), primary: scope.pool, read: read,
             authority: await TokenAuthority(secret: edge.jwtSecret), metrics: metrics.registry, logger: scope.logger)
         try await Topology.declareExchanges(on: scope.amqp)
