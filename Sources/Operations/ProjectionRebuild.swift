@@ -62,11 +62,51 @@ public struct ProjectionRebuild: Sendable {
     /// Rebuilds aside and switches the live projection over; returns the position it is at.
     @discardableResult
     public func run(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Int64 {
-        let keys = try await affectedKeys()
-        try await prepareAside()
-        let built = try await build(from: 0, keys: keys, progress: progress)
-        return try await switchOver(after: built, keys: keys)
+        try await alone {
+            let keys = try await affectedKeys()
+            try await prepareAside()
+            let built = try await build(from: 0, keys: keys, progress: progress)
+            return try await switchOver(after: built, keys: keys)
+        }
     }
+
+    /// Thrown when another rebuild (`depot replay projections`, a console dry run) is running.
+    public struct Busy: Error, CustomStringConvertible {
+        public var description: String {
+            "another projection rebuild is running (depot replay projections, or a dry run from the console); try again when it has finished"
+        }
+    }
+
+    /// Every rebuild works in the one aside schema: a second one at the same time would drop the
+    /// first one's tables between its batches, and the first would then swap in a partial
+    /// projection. A session advisory lock, held on a connection of its own for the whole
+    /// rebuild (and so released if the process dies), lets only one run.
+    func alone<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        var options = pool.configuration.options
+        options.maxConnections = 1
+        options.applicationName += "-rebuild-lock"
+        let guardPool = PostgresPool(
+            configuration: try PostgresConfiguration(url: pool.configuration.url, options: options))
+        do {
+            let result = try await guardPool.withConnection { connection in
+                guard
+                    try await connection.query("SELECT pg_try_advisory_lock(\(Self.rebuildLockKey))")[0].decode(
+                        0, as: Bool.self)
+                else { throw Busy() }
+                // The rebuild's own work runs on the default executor, not this connection's thread.
+                let result = try await withTaskExecutorPreference(globalConcurrentExecutor) { try await body() }
+                _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.rebuildLockKey))")
+                return result
+            }
+            await guardPool.shutdown()
+            return result
+        } catch {
+            await guardPool.shutdown()  // closing the session releases the lock
+            throw error
+        }
+    }
+
+    public static let rebuildLockKey: Int64 = 0x6465_706f_745f_7262  // "depot_rb"
 
     /// With `fromPosition`: the orders and skus that events from there on touched; nil otherwise.
     func affectedKeys() async throws -> Set<String>? {
@@ -94,6 +134,10 @@ public struct ProjectionRebuild: Sendable {
     /// Rebuilds aside (up to the head as it is now) and compares it with the live rows.
     public func dryRun(samples: Int = 5, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [Difference]
     {
+        try await alone { try await dryRunAlone(samples: samples, progress: progress) }
+    }
+
+    private func dryRunAlone(samples: Int, progress: @Sendable (Progress) -> Void) async throws -> [Difference] {
         let keys = try await affectedKeys()
         try await prepareAside()
         let built = try await build(from: 0, keys: keys, progress: progress)

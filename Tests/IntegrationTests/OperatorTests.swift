@@ -2,6 +2,7 @@ import AMQP
 import DepotModel
 import Foundation
 import Messaging
+import Operations
 import Postgres
 import Testing
 
@@ -66,6 +67,28 @@ struct OperatorTests {
         #expect(try await depot.run("replay", "projections", "--dry-run").status == 0)
         #expect(try await depot.run("replay", "projections", "--projection", "nonsense").status == 2)
         await client.close()
+        await depot.tearDown()
+    }
+
+    /// Every rebuild works in the one aside schema: a second one at the same time is refused,
+    /// not let in to drop the first one's tables.
+    @Test func aSecondProjectionRebuildAtTheSameTimeIsRefused() async throws {
+        let depot = try await IsolatedDepot.make()
+        #expect(try await depot.run("migrate").status == 0)
+        let pool = try depot.pool(maxConnections: 1)
+        let refused = try await pool.withConnection { connection in
+            // This session stands for a rebuild in progress.
+            _ = try await connection.query("SELECT pg_advisory_lock(\(ProjectionRebuild.rebuildLockKey))")
+            let refused = try await depot.run("replay", "projections", "--dry-run")
+            _ = try await connection.query("SELECT pg_advisory_unlock(\(ProjectionRebuild.rebuildLockKey))")
+            return refused
+        }
+        #expect(
+            refused.status == 1 && refused.output.contains("another projection rebuild is running"), "\(refused.output)"
+        )
+        let alone = try await depot.run("replay", "projections", "--dry-run")
+        #expect(alone.status == 0 && alone.output.contains("no differences"), "\(alone.output)")
+        await pool.shutdown()
         await depot.tearDown()
     }
 
