@@ -19,11 +19,7 @@ final class AdminFlowHistory: Sendable {
 
     struct Bucket: Sendable {
         var second: Int64 = -1
-        var placed = 0
-        var confirmed = 0
-        var rejected = 0
-        var cancelled = 0
-        var deadLettered = 0
+        var counts = Totals()
         var latencies: [Double] = []
         var finals = 0
     }
@@ -47,7 +43,7 @@ final class AdminFlowHistory: Sendable {
         state.withLock { state in
             for event in sample.events {
                 let second = Int64(event.occurredAt.timeIntervalSince1970.rounded(.down))
-                if event.type == "order.placed" {
+                if event.type == MessageType.orderPlaced.rawValue {
                     if state.placedAt.count >= Self.pendingLimit {
                         let cutoff = now.addingTimeInterval(-Double(Self.seconds))
                         state.placedAt = state.placedAt.filter { $0.value > cutoff }
@@ -73,11 +69,11 @@ final class AdminFlowHistory: Sendable {
                 }
                 guard second >= oldest else { continue }
                 Self.update(&state.buckets, second) { bucket in
-                    switch event.type {
-                    case "order.placed": bucket.placed += 1
-                    case "order.confirmed": bucket.confirmed += 1
-                    case "order.rejected": bucket.rejected += 1
-                    case "order.cancelled": bucket.cancelled += 1
+                    switch MessageType(rawValue: event.type) {
+                    case .orderPlaced?: bucket.counts.placed += 1
+                    case .orderConfirmed?: bucket.counts.confirmed += 1
+                    case .orderRejected?: bucket.counts.rejected += 1
+                    case .orderCancelled?: bucket.counts.cancelled += 1
                     default: break
                     }
                 }
@@ -86,7 +82,9 @@ final class AdminFlowHistory: Sendable {
                 // New dead letters are the growth of the dead-letter queues between samples (a
                 // redrive or purge shrinks them; that is not counted).
                 if let last = state.lastDeadLetters, depth > last {
-                    Self.update(&state.buckets, Int64(now.timeIntervalSince1970)) { $0.deadLettered += depth - last }
+                    Self.update(&state.buckets, Int64(now.timeIntervalSince1970)) {
+                        $0.counts.deadLettered += depth - last
+                    }
                 }
                 state.lastDeadLetters = depth
             }
@@ -123,12 +121,21 @@ final class AdminFlowHistory: Sendable {
         }
     }
 
+    /// Counts of one second, of a chart's point, or of the whole window.
     struct Totals: Sendable, Encodable {
         var placed = 0
         var confirmed = 0
         var rejected = 0
         var cancelled = 0
         var deadLettered = 0
+
+        static func += (lhs: inout Totals, rhs: Totals) {
+            lhs.placed += rhs.placed
+            lhs.confirmed += rhs.confirmed
+            lhs.rejected += rhs.rejected
+            lhs.cancelled += rhs.cancelled
+            lhs.deadLettered += rhs.deadLettered
+        }
 
         enum CodingKeys: String, CodingKey {
             case placed, confirmed, rejected, cancelled
@@ -160,23 +167,16 @@ final class AdminFlowHistory: Sendable {
             let count = window / step
             for index in 0..<count {
                 let last = end - Int64((count - 1 - index) * step)
-                var merged = Bucket()
+                var merged = Totals()
+                var latencies: [Double] = []
                 for second in (last - Int64(step) + 1)...last {
                     let bucket = state.buckets[Int(second % Int64(Self.seconds))]
                     guard bucket.second == second else { continue }
-                    merged.placed += bucket.placed
-                    merged.confirmed += bucket.confirmed
-                    merged.rejected += bucket.rejected
-                    merged.cancelled += bucket.cancelled
-                    merged.deadLettered += bucket.deadLettered
-                    merged.latencies += bucket.latencies
+                    merged += bucket.counts
+                    latencies += bucket.latencies
                 }
-                totals.placed += merged.placed
-                totals.confirmed += merged.confirmed
-                totals.rejected += merged.rejected
-                totals.cancelled += merged.cancelled
-                totals.deadLettered += merged.deadLettered
-                let sorted = merged.latencies.sorted()
+                totals += merged
+                let sorted = latencies.sorted()
                 func percentile(_ p: Double) -> Double? {
                     sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
                 }

@@ -269,26 +269,21 @@ public final class PostgresConnection: @unchecked Sendable {
                 return String(cString: value)
             }
             let broken = PQstatus(handle) != CONNECTION_OK
-            let code = field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:))
-            // A read-only server (a standby where the primary was, mid-failover) will never take
-            // this connection's writes, and a server shutting down (57P01–57P03, class 08) ends
-            // the session: the pool drops the connection, and the next one finds a usable server.
-            if broken || code == .readOnlyTransaction
-                || code.map({ $0.raw.hasPrefix("57P") || $0.raw.hasPrefix("08") }) == true
-            {
-                isBroken = true
-            }
             let message =
                 field(CLibPQ_DIAG_MESSAGE_PRIMARY)
                 ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: " \n")
-            return try { () throws(PostgresError) -> PostgresRows in
-                throw PostgresError(
-                    broken ? .connectionClosed : .server,
-                    code: code, message: message, detail: field(CLibPQ_DIAG_MESSAGE_DETAIL),
-                    hint: field(CLibPQ_DIAG_MESSAGE_HINT),
-                    constraint: field(CLibPQ_DIAG_CONSTRAINT_NAME), table: field(CLibPQ_DIAG_TABLE_NAME),
-                    column: field(CLibPQ_DIAG_COLUMN_NAME), query: query)
-            }()
+            let error = PostgresError(
+                broken ? .connectionClosed : .server,
+                code: field(CLibPQ_DIAG_SQLSTATE).map(PostgresError.Code.init(raw:)), message: message,
+                detail: field(CLibPQ_DIAG_MESSAGE_DETAIL),
+                hint: field(CLibPQ_DIAG_MESSAGE_HINT),
+                constraint: field(CLibPQ_DIAG_CONSTRAINT_NAME), table: field(CLibPQ_DIAG_TABLE_NAME),
+                column: field(CLibPQ_DIAG_COLUMN_NAME), query: query)
+            // A session the server ended cannot be used again, and a read-only server (a standby
+            // where the primary was, mid-failover) will never take this connection's writes: the
+            // pool drops the connection, and the next one finds a usable server.
+            if broken || error.endsSession || error.code == .readOnlyTransaction { isBroken = true }
+            throw error
         }
     }
 

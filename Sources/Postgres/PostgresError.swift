@@ -102,6 +102,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         }
     }
 
+    /// The server ended the session (class 08, 57P01 admin shutdown and the rest of 57P): the
+    /// connection cannot be used again.
+    public var endsSession: Bool {
+        guard let code else { return false }
+        return code.raw.hasPrefix("08") || code.raw.hasPrefix("57P")
+    }
+
     /// The server refused a new connection because its slots are taken (`max_connections`).
     public var isOutOfConnections: Bool {
         code == .tooManyConnections || message.contains("too many clients")

@@ -58,7 +58,7 @@ enum FailoverDrill {
         after: Duration = .seconds(8), settle: Duration
     ) async throws -> FailoverOutcome {
         let processes = try processIDs(cluster)
-        let baseline = try await orders(cluster)
+        let baseline = try await ClusterDisruptionTests().ordersSoFar(cluster)
         let balancer = cluster.client(cluster.balancer)
         let traffic = ClusterDisruptionTests.orderTraffic()
         let running = Task { await ClusterDisruptionTests.stream(traffic, through: balancer, token: token) }
@@ -183,18 +183,7 @@ enum FailoverDrill {
                 """
             ),
         ]
-        var found: [String] = []
-        for (name, sql) in checks {
-            let count = try await client.count(sql)
-            if count != 0 { found.append("\(name): \(count)") }
-        }
-        return found
-    }
-
-    static func orders(_ cluster: ClusterDisruptionTests.Cluster) async throws -> Int {
-        let client = try await SagaClient(cluster.depot)
-        defer { Task { await client.close() } }
-        return try await client.count("SELECT count(*) FROM orders.orders")
+        return try await client.failing(checks)
     }
 
     /// The pid of every process of the cluster, by name (edge-1, orders-2, …).

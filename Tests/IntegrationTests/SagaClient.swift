@@ -251,7 +251,7 @@ extension SagaClient {
 
     /// Every guarantee of docs/interface.md §5 that can be checked after the fact; returns what breaks.
     func guaranteeViolations(expectedOrders: Int) async throws -> [String] {
-        var violations = try await conservationViolations().map { "conservation: \($0)" }
+        let violations = try await conservationViolations().map { "conservation: \($0)" }
         let checks: [(String, String)] = [
             ("orders not in the service", "SELECT \(expectedOrders) - count(*) FROM orders.orders"),
             (
@@ -304,10 +304,16 @@ extension SagaClient {
                 "SELECT (SELECT count(*) FROM orders.outbox) + (SELECT count(*) FROM inventory.outbox) + (SELECT count(*) FROM payments.outbox)"
             ),
         ]
+        return violations + (try await failing(checks))
+    }
+
+    /// "name: n" for each (name, counting query) whose count is not 0.
+    func failing(_ checks: [(String, String)]) async throws -> [String] {
+        var found: [String] = []
         for (name, sql) in checks {
-            let found = try await count(sql)
-            if found != 0 { violations.append("\(name): \(found)") }
+            let count = try await count(sql)
+            if count != 0 { found.append("\(name): \(count)") }
         }
-        return violations
+        return found
     }
 }
