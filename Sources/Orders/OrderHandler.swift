@@ -28,6 +28,33 @@ public struct OrderHandler: MessageHandler {
         self.paymentTimeout = paymentTimeout
     }
 
+    /// Locks every existing order a batch advances, in id order, before any message is handled:
+    /// two batches that meet the same orders in different queue order would otherwise each hold
+    /// one row and wait for the other's (a deadlock, and both batches handled again in halves).
+    public func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws {
+        var orders: Set<String> = []
+        for message in messages {
+            let order: UUID
+            switch message.type {
+            case .orderCancel: order = try message.decode(CancelOrder.self).data.orderId
+            case .stockReserved: order = try message.decode(StockReserved.self).data.orderId
+            case .stockRejected: order = try message.decode(StockRejected.self).data.orderId
+            case .paymentSettled: order = try message.decode(PaymentSettled.self).data.orderId
+            case .paymentDeclined: order = try message.decode(PaymentDeclined.self).data.orderId
+            default: continue
+            }
+            orders.insert(order.canonicalText)
+        }
+        guard orders.count > 1 else { return }
+        // Travels with the first statement that follows; its rows are only locked, not read.
+        connection.executeLater(
+            """
+            SELECT 1 FROM orders.orders
+            WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text(\(try PostgresJSON(encoding: orders.sorted())))::uuid))
+            ORDER BY id FOR UPDATE
+            """)
+    }
+
     public func handle(_ message: IncomingMessage, context: HandlerContext) async throws {
         switch message.type {
         case .orderPlace:
