@@ -124,7 +124,15 @@ public struct DeadLetters: Sendable {
             throw error
         }
         for message in held.reversed() { try await amqp.settle(message, ack: false) }
+        if !held.isEmpty { try await waitUntilReturned(to: queue) }
         return held.map(Letter.init)
+    }
+
+    /// A nack gets no reply, so the queue may not have a returned message back yet when the
+    /// caller (or another operator) next counts it. A passive declare on the same channel is
+    /// answered only after the queue has handled what the channel sent it before.
+    private func waitUntilReturned(to queue: String) async throws {
+        _ = try await amqp.inspectQueue(queue)
     }
 
     public func summary(_ queue: String, inspect limit: Int = 1_000) async throws -> Summary {
@@ -169,6 +177,7 @@ public struct DeadLetters: Sendable {
         var unread = 0
         func returnSkipped() async {
             for message in skipped.reversed() { try? await amqp.settle(message, ack: false) }
+            if !skipped.isEmpty { try? await waitUntilReturned(to: queue) }
             skipped = []
         }
         do {

@@ -143,6 +143,29 @@ struct OperatorTests {
 
 @Suite("Dead letters", .serialized)
 struct DeadLetterTests {
+    @Test("a peek gives every message back before it answers: another connection counts them all at once")
+    func aPeekLeavesTheQueueAsItWas() async throws {
+        let amqp = try await TestEnvironment.amqp()
+        let observer = try await TestEnvironment.amqp()
+        let queue = TestEnvironment.uniqueName("peek")
+        try await amqp.declareQueue(queue, durable: true)
+        for index in 0..<5 {
+            try await amqp.publish(
+                OutgoingMessage("m-\(index)", properties: .persistentJSON(messageId: "m-\(index)")), exchange: "",
+                routingKey: queue)
+        }
+        var counts: [Int] = []
+        for _ in 0..<2000 {
+            let letters = try await DeadLetters(amqp: amqp).peek(queue, limit: 5)
+            #expect(letters.map(\.messageId) == (0..<5).map { "m-\($0)" })
+            counts.append(try await observer.inspectQueue(queue).messageCount)
+        }
+        #expect(counts.allSatisfy { $0 == 5 }, "counts right after a peek: \(Set(counts))")
+        try await amqp.deleteQueue(queue)
+        await amqp.close()
+        await observer.close()
+    }
+
     @Test func deadLettersAreListedShownRedrivenWithoutLossOrDoublesAndPurged() async throws {
         let depot = try await IsolatedDepot.make(["DEPOT_RETRY_DELAYS": "100ms"])
         try depot.start("all")

@@ -151,7 +151,13 @@ struct SagaTests {
         try await withDepot { client in
             try await client.createProducts(["slowpoke": 4])
             let order = try await client.placeOrder(["slowpoke": 2], token: "tok_slow")
-            let reserved = try await eventually { try await client.projectedStatus(order) == "reserved" }
+            // Waits on the orders service's own state, not the projection: the cancel must be
+            // queued before the slow charge settles, 2 s after the reservation.
+            let reserved = try await eventually {
+                try await client.count(
+                    "SELECT count(*) FROM orders.orders WHERE id = '\(order)' AND status = 'reserved'")
+                    == 1
+            }
             #expect(reserved)
             try await client.cancel(order)
             #expect(try await client.finalStatus(order) == "cancelled")
