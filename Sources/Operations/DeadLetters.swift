@@ -124,15 +124,19 @@ public struct DeadLetters: Sendable {
             throw error
         }
         for message in held.reversed() { try await amqp.settle(message, ack: false) }
-        if !held.isEmpty { try await waitUntilReturned(to: queue) }
+        if let last = held.last { try await waitUntilReturned(to: queue, holding: held.count + last.remaining) }
         return held.map(Letter.init)
     }
 
-    /// A nack gets no reply, so the queue may not have a returned message back yet when the
-    /// caller (or another operator) next counts it. A passive declare on the same channel is
-    /// answered only after the queue has handled what the channel sent it before.
-    private func waitUntilReturned(to queue: String) async throws {
-        _ = try await amqp.inspectQueue(queue)
+    /// A nack gets no reply, and RabbitMQ answers a count before the returns queued ahead of it
+    /// (its queues serve `stat` first), so a count right after could miss messages still on
+    /// their way back. Waits, briefly, until the queue holds at least what it was left with;
+    /// less than that for long means another reader holds some, and then it stops waiting.
+    private func waitUntilReturned(to queue: String, holding expected: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while try await amqp.inspectQueue(queue).messageCount < expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     public func summary(_ queue: String, inspect limit: Int = 1_000) async throws -> Summary {
@@ -177,7 +181,7 @@ public struct DeadLetters: Sendable {
         var unread = 0
         func returnSkipped() async {
             for message in skipped.reversed() { try? await amqp.settle(message, ack: false) }
-            if !skipped.isEmpty { try? await waitUntilReturned(to: queue) }
+            if !skipped.isEmpty { try? await waitUntilReturned(to: queue, holding: skipped.count + unread) }
             skipped = []
         }
         do {

@@ -312,7 +312,8 @@ struct EdgeTests {
     }
 
     @Test func rateLimitAnswers429WithRetryAfter() async throws {
-        try await withEdge(["DEPOT_RATE_LIMIT": "2/s,burst=3"]) { edge in
+        // One token back every 10 s: six requests cannot earn one back, however slow the machine.
+        try await withEdge(["DEPOT_RATE_LIMIT": "0.1/s,burst=3"]) { edge in
             var statuses: [Int] = []
             var last: EdgeClient.Reply?
             for _ in 0..<6 {
