@@ -8,13 +8,17 @@ import Synchronization
 /// in order, by one service of the edge, with progress readable at `/v1/admin/jobs/{id}`.
 ///
 /// One at a time because a replay dry-run rebuilds into the one aside schema, and a redrive
-/// and a purge of the same queue must not interleave. Jobs are kept in memory (the newest 100),
-/// per edge process; the work itself keeps the CLI's guarantees whether or not it finishes.
+/// and a purge of the same queue must not interleave. The edge keeps its own jobs in memory (the
+/// newest 100) and writes them to the ledger, so that any edge answers for any job; the work
+/// itself keeps the CLI's guarantees whether or not it finishes.
 final class AdminJobs: Service, Sendable {
-    enum State: String, Sendable, Encodable { case queued, running, succeeded, failed }
+    enum State: String, Sendable, Codable {
+        case queued, running, succeeded, failed
+        var isFinished: Bool { self == .succeeded || self == .failed }
+    }
 
     /// A job as the API shows it.
-    struct Job: Sendable, Encodable {
+    struct Job: Sendable, Codable {
         var id: String
         /// `redrive`, `purge` or `replay-dry-run`.
         var kind: String
@@ -33,9 +37,11 @@ final class AdminJobs: Service, Sendable {
         /// One line on the outcome, or why it failed.
         var message: String?
         var result: JobResult?
+        /// The edge process that runs it (host:pid).
+        var edge: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, target, selection, state, done, total, message, result
+            case id, kind, target, selection, state, done, total, message, result, edge
             case requestedBy = "requested_by"
             case createdAt = "created_at"
             case finishedAt = "finished_at"
@@ -43,14 +49,14 @@ final class AdminJobs: Service, Sendable {
     }
 
     /// What a finished job produced.
-    struct JobResult: Sendable, Encodable {
+    struct JobResult: Sendable, Codable {
         var redriven: Int?
         var purged: Int?
         /// What is left in the queue afterwards.
         var remaining: Int?
         var differences: [Difference]?
 
-        struct Difference: Sendable, Encodable {
+        struct Difference: Sendable, Codable {
             var table: String
             var added: Int
             var removed: Int
@@ -76,13 +82,22 @@ final class AdminJobs: Service, Sendable {
     static let kept = 100
     static let maximumQueued = 20
 
+    /// This process, as jobs name the edge that runs them.
+    static let thisEdge = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+
     private let store = Mutex(Store())
     private let stream: AsyncStream<(String, Work)>
     private let continuation: AsyncStream<(String, Work)>.Continuation
+    private let ledger: (any AdminJobLedger)?
+    private let edge: String
+    private let writesFailing = Atomic<Bool>(false)
     private let logger: Logger
 
-    init(logger: Logger) {
+    /// Without a ledger, jobs are this process's alone (the router's own tests).
+    init(logger: Logger, ledger: (any AdminJobLedger)? = nil, edge: String = AdminJobs.thisEdge) {
         (stream, continuation) = AsyncStream.makeStream(of: (String, Work).self)
+        self.ledger = ledger
+        self.edge = edge
         self.logger = logger
     }
 
@@ -90,11 +105,11 @@ final class AdminJobs: Service, Sendable {
     /// it will do what was asked, so asking twice does not queue the work twice. Nil when too
     /// many jobs are waiting already.
     func submit(kind: String, target: String, selection: String? = nil, by subject: String, work: @escaping Work)
-        -> Job?
+        async -> Job?
     {
         let job = Job(
             id: UUID().uuidString.lowercased(), kind: kind, target: target, selection: selection,
-            requestedBy: subject, state: .queued, createdAt: Self.now(), done: 0)
+            requestedBy: subject, state: .queued, createdAt: Self.now(), done: 0, edge: edge)
         enum Outcome {
             case queued
             case waiting(Job)
@@ -127,21 +142,34 @@ final class AdminJobs: Service, Sendable {
         case .full: return nil
         case .waiting(let same): return same
         case .queued:
+            await write([job])
             continuation.yield((job.id, work))
             return job
         }
     }
 
-    func job(_ id: String) -> Job? { store.withLock { $0.jobs[id] } }
+    /// This edge's job as it is now, or another edge's as it last wrote it.
+    func job(_ id: String) async throws -> Job? {
+        if let own = ownJob(id) { return own }
+        guard let ledger, let uuid = UUID(uuidString: id) else { return nil }
+        return try await ledger.job(id: uuid)
+    }
 
-    /// The newest first.
-    func recent(limit: Int) -> [Job] {
-        store.withLock { store in store.order.suffix(limit).reversed().compactMap { store.jobs[$0] } }
+    private func ownJob(_ id: String) -> Job? { store.withLock { $0.jobs[id] } }
+
+    /// Every edge's newest first; this edge's own as they are now.
+    func recent(limit: Int) async throws -> [Job] {
+        let own = store.withLock { store in store.order.suffix(limit).reversed().compactMap { store.jobs[$0] } }
+        guard let ledger else { return own }
+        let ownIds = Set(own.map(\.id))
+        let others = try await ledger.recent(limit: limit).filter { !ownIds.contains($0.id) }
+        // RFC 3339 in UTC with fixed digits: the strings sort as the instants do.
+        return (own + others).sorted { $0.createdAt > $1.createdAt }.prefix(limit).map { $0 }
     }
 
     /// The job once it has finished, or as it is at `deadline`.
     func wait(for id: String, until deadline: ContinuousClock.Instant) async -> Job? {
-        while let job = job(id) {
+        while let job = ownJob(id) {
             if job.state == .succeeded || job.state == .failed || ContinuousClock.now >= deadline { return job }
             try? await Task.sleep(for: .milliseconds(25))
         }
@@ -149,6 +177,15 @@ final class AdminJobs: Service, Sendable {
     }
 
     func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.writeUnfinishedEverySecond() }
+            await runInOrder()
+            group.cancelAll()
+        }
+        continuation.finish()
+    }
+
+    private func runInOrder() async {
         for await (id, work) in stream.cancelOnGracefulShutdown() {
             let job = update(id) {
                 $0.state = .running
@@ -163,12 +200,13 @@ final class AdminJobs: Service, Sendable {
             }
             do {
                 let (message, result) = try await work(progress)
-                update(id) {
+                let finished = update(id) {
                     $0.state = .succeeded
                     $0.message = message
                     $0.result = result
                     $0.finishedAt = Self.now()
                 }
+                await write(finished.map { [$0] } ?? [])
                 logger.info(
                     "admin job done",
                     metadata: [
@@ -176,11 +214,12 @@ final class AdminJobs: Service, Sendable {
                         "outcome": "\(message)",
                     ])
             } catch {
-                update(id) {
+                let failed = update(id) {
                     $0.state = .failed
                     $0.message = Self.explain(error, kind: job.kind)
                     $0.finishedAt = Self.now()
                 }
+                await write(failed.map { [$0] } ?? [])
                 logger.warning(
                     "admin job failed",
                     metadata: [
@@ -189,7 +228,33 @@ final class AdminJobs: Service, Sendable {
                     ])
             }
         }
-        continuation.finish()
+    }
+
+    /// Progress, and that this edge still runs its jobs: a job whose edge stops writing is shown
+    /// failed by the others (`PostgresAdminJobLedger.silence`).
+    private func writeUnfinishedEverySecond() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let unfinished = store.withLock { store in
+                store.order.compactMap { store.jobs[$0] }.filter { !$0.state.isFinished }
+            }
+            await write(unfinished)
+        }
+    }
+
+    /// A job that cannot be written still runs, and this edge still answers for it.
+    private func write(_ jobs: [Job]) async {
+        guard let ledger, !jobs.isEmpty else { return }
+        do {
+            try await ledger.save(jobs)
+            if writesFailing.exchange(false, ordering: .relaxed) { logger.info("admin jobs are written again") }
+        } catch {
+            if !writesFailing.exchange(true, ordering: .relaxed) {
+                logger.warning(
+                    "admin jobs cannot be written; other edges will not see this edge's jobs until they are",
+                    metadata: ["error": "\(String(reflecting: error).prefix(300))"])
+            }
+        }
     }
 
     @discardableResult

@@ -338,14 +338,14 @@ struct AdminRoutes: Sendable {
     func listJobs(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
         let limit = try Self.limit(request, default: 20, maximum: AdminJobs.kept)
-        return try Self.json(Items(items: jobs.recent(limit: limit)))
+        return try Self.json(Items(items: try await jobs.recent(limit: limit)))
     }
 
     func getJob(_ request: Request, _ context: EdgeContext) async throws -> Response {
         _ = try context.requireAdmin()
         let id = try context.parameters.require("id").lowercased()
-        guard let job = jobs.job(id) else {
-            throw Problem.notFound("no job \(id.prefix(64)) (jobs are kept in memory)")
+        guard let job = try await jobs.job(id) else {
+            throw Problem.notFound("no job \(id.prefix(64)) (jobs are kept 30 days)")
         }
         return try Self.json(job)
     }
@@ -356,7 +356,9 @@ struct AdminRoutes: Sendable {
         _ request: Request, _ context: EdgeContext, caller: Caller, kind: String, target: String,
         selection: String? = nil, work: @escaping AdminJobs.Work
     ) async throws -> Response {
-        guard let job = jobs.submit(kind: kind, target: target, selection: selection, by: caller.subject, work: work)
+        guard
+            let job = await jobs.submit(
+                kind: kind, target: target, selection: selection, by: caller.subject, work: work)
         else {
             // The caller asks faster than the jobs run: like the rate limit, a 429 with Retry-After.
             throw Problem(

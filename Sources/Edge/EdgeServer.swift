@@ -146,7 +146,9 @@ public enum EdgeServer {
         let waiters = ProjectionWaiters(listenConfiguration: configuration.listenConfiguration, logger: logger)
         let operations = LiveAdminOperations(
             amqp: publisher.amqp, pool: primary, managementURL: configuration.managementURL)
-        let admin = AdminRoutes(admin: operations, jobs: AdminJobs(logger: logger), history: AdminFlowHistory())
+        let admin = AdminRoutes(
+            admin: operations, jobs: AdminJobs(logger: logger, ledger: PostgresAdminJobLedger(pool: primary)),
+            history: AdminFlowHistory())
         let router = router(
             configuration: configuration, publisher: publisher,
             projections: PostgresProjections(pool: read, fallback: primary),

@@ -180,5 +180,19 @@ public enum Migrations {
                 );
                 CREATE INDEX idempotency_keys_created ON edge.idempotency_keys (created_at);
                 """),
+        Migration(
+            version: 4, name: "edge: admin jobs",
+            sql: """
+                -- The admin API's jobs, so that every edge behind a balancer answers for every job. The edge
+                -- running one rewrites its row every second; one left unfinished and unwritten for 10 s is
+                -- shown failed (its edge stopped). Kept 30 days.
+                CREATE TABLE edge.admin_jobs (
+                    id uuid PRIMARY KEY,
+                    created_at timestamptz NOT NULL,
+                    document jsonb NOT NULL,
+                    written_at timestamptz NOT NULL
+                );
+                CREATE INDEX admin_jobs_created ON edge.admin_jobs (created_at);
+                """),
     ]
 }

@@ -207,6 +207,33 @@ struct AdminAPITests {
         }
         let job = try await edge.send("GET", location, token: admin)
         #expect(succeeded, "\(job.text)")
+
+        // Every edge answers for every job, as behind a balancer: a second edge on the same database.
+        let otherPort = TestEnvironment.freePort()
+        try depot.start(["edge"], label: "edge-2", settings: ["DEPOT_HTTP_PORT": "\(otherPort)"])
+        let other = EdgeClient(base: URL(string: "http://127.0.0.1:\(otherPort)")!, depot: depot)
+        #expect(try await eventually(timeout: .seconds(30)) { (try? await other.send("GET", "/readyz").status) == 200 })
+        let seen = try await other.send("GET", location, token: admin)
+        #expect(seen.status == 200 && seen.json["state"] as? String == "succeeded", "\(seen.text)")
+        #expect(
+            (seen.json["result"] as? [String: Any])?["redriven"] as? Int
+                == job.json["result"].flatMap {
+                    ($0 as? [String: Any])?["redriven"] as? Int
+                })
+        #expect(try await other.send("GET", "/v1/admin/jobs/\(UUID())", token: admin).status == 404)
+        #expect(try await other.send("GET", "/v1/admin/jobs/not-a-uuid", token: admin).status == 404)
+        // The job the kill interrupted: its edge stopped writing it, so every edge shows it failed,
+        // saying what to do.
+        let interruptedLocation = try #require(started.header("Location"))
+        let shownFailed = try await eventually(timeout: .seconds(30)) {
+            try await other.send("GET", interruptedLocation, token: admin).json["state"] as? String == "failed"
+        }
+        let interrupted = try await other.send("GET", interruptedLocation, token: admin).text
+        #expect(shownFailed && interrupted.contains("stopped before it finished"), "\(interrupted)")
+        let listed = try await other.send("GET", "/v1/admin/jobs", token: admin).json["items"] as? [[String: Any]]
+        #expect(
+            listed?.compactMap { $0["id"] as? String }
+                == [job.json["id"] as? String, started.json["id"] as? String].compactMap { $0 }, "\(listed ?? [])")
         let applied = try await eventually(timeout: .seconds(30)) { try await client.stock("late").available == count }
         #expect(applied)
         try await Task.sleep(for: .seconds(1))
