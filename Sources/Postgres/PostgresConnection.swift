@@ -173,7 +173,14 @@ public final class PostgresConnection: @unchecked Sendable {
         let prefix = takePending()
         if !prefix.isEmpty { return try runPipeline(prefix + [query]).last! }
         guard let name = try prepare(query, on: handle) else {
-            return try check(PQexecParams(handle, query.sql, 0, nil, nil, nil, nil, 0), query: query.sql)
+            // Past the cache's bound: run unnamed, with its parameters.
+            let types = query.binds.map { $0?.typeOID ?? 0 }
+            let result = types.withUnsafeBufferPointer { typeOIDs in
+                withParameters(query.binds) { count, values, lengths, formats in
+                    PQexecParams(handle, query.sql, count, typeOIDs.baseAddress, values, lengths, formats, 0)
+                }
+            }
+            return try check(result, query: query.sql)
         }
         let result = withParameters(query.binds) { count, values, lengths, formats in
             PQexecPrepared(handle, name, count, values, lengths, formats, 0)

@@ -161,6 +161,21 @@ struct PostgresIntegrationTests {
         await pool.shutdown()
     }
 
+    @Test("past the 512 statements a connection prepares, statements still run with their parameters")
+    func statementsPastThePreparedBound() async throws {
+        let pool = try await TestEnvironment.postgres(maxConnections: 1)
+        let sums = try await pool.withConnection { connection in
+            var sums: [Int] = []
+            for index in 0..<530 {
+                let rows = try await connection.query("SELECT \(unescaped: String(index))::int + \(1_000)::int")
+                sums.append(try rows[0].decode(0, as: Int.self))
+            }
+            return sums
+        }
+        #expect(sums == (0..<530).map { $0 + 1_000 })
+        await pool.shutdown()
+    }
+
     @Test("many concurrent transactions share a small pool")
     func concurrentTransactions() async throws {
         // The last of 200 waiters waits for 50 commits of each connection: on a busy machine that
