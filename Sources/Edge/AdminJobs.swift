@@ -39,6 +39,9 @@ final class AdminJobs: Service, Sendable {
         var result: JobResult?
         /// The edge process that runs it (host:pid).
         var edge: String?
+        /// Bumped by every change, so that the ledger never takes an older copy over a newer one
+        /// (the writes of one job race: the one-second writer and the final write). Not shown.
+        var revision = 0
 
         enum CodingKeys: String, CodingKey {
             case id, kind, target, selection, state, done, total, message, result, edge
@@ -127,6 +130,8 @@ final class AdminJobs: Service, Sendable {
             store.queued += 1
             store.jobs[job.id] = job
             store.order.append(job.id)
+            // Inside the lock, so that jobs run in the order they were asked for.
+            continuation.yield((job.id, work))
             // Forget the oldest finished jobs.
             while store.order.count > Self.kept,
                 let index = store.order.firstIndex(where: {
@@ -143,7 +148,6 @@ final class AdminJobs: Service, Sendable {
         case .waiting(let same): return same
         case .queued:
             await write([job])
-            continuation.yield((job.id, work))
             return job
         }
     }
@@ -262,6 +266,7 @@ final class AdminJobs: Service, Sendable {
         store.withLock { store in
             guard var job = store.jobs[id] else { return nil }
             change(&job)
+            job.revision += 1
             store.jobs[id] = job
             return job
         }

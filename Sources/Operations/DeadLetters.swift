@@ -135,7 +135,7 @@ public struct DeadLetters: Sendable {
     private func waitUntilReturned(to queue: String, holding expected: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(2)
         while try await amqp.inspectQueue(queue).messageCount < expected, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 

@@ -184,11 +184,12 @@ public enum Migrations {
             version: 4, name: "edge: admin jobs",
             sql: """
                 -- The admin API's jobs, so that every edge behind a balancer answers for every job. The edge
-                -- running one rewrites its row every second; one left unfinished and unwritten for 10 s is
-                -- shown failed (its edge stopped). Kept 30 days.
+                -- running one rewrites its row every second, never with an older revision; one left unfinished
+                -- and unwritten for 30 s is shown failed (its edge stopped). Kept 30 days.
                 CREATE TABLE edge.admin_jobs (
                     id uuid PRIMARY KEY,
                     created_at timestamptz NOT NULL,
+                    revision integer NOT NULL,
                     document jsonb NOT NULL,
                     written_at timestamptz NOT NULL
                 );

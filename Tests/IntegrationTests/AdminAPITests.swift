@@ -225,7 +225,7 @@ struct AdminAPITests {
         // The job the kill interrupted: its edge stopped writing it, so every edge shows it failed,
         // saying what to do.
         let interruptedLocation = try #require(started.header("Location"))
-        let shownFailed = try await eventually(timeout: .seconds(30)) {
+        let shownFailed = try await eventually(timeout: .seconds(60)) {
             try await other.send("GET", interruptedLocation, token: admin).json["state"] as? String == "failed"
         }
         let interrupted = try await other.send("GET", interruptedLocation, token: admin).text
