@@ -38,21 +38,37 @@ public struct InventoryHandler: MessageHandler {
     /// batch the handlers' own locks would otherwise come in message order, and two batches over
     /// the same products could deadlock. Products of a sale or release are those of the order's
     /// reservation, read without a lock (a reservation's lines never change once written).
+    ///
+    /// First, one batch at a time per order (a transaction-scoped advisory lock per order, in key
+    /// order): a cancel handled while another batch is still writing its order's reservation would
+    /// not see the reservation here, and would lock its products only later, out of sku order.
     public func prepare(_ messages: [IncomingMessage], on connection: PostgresConnection) async throws {
         var skus: Set<String> = []
         var orders: [String] = []
+        var touched: [String] = []
         for message in messages {
             switch message.type {
-            case .orderPlaced: skus.formUnion(try message.decode(OrderPlaced.self).data.lines.map(\.sku))
+            case .orderPlaced:
+                let placed = try message.decode(OrderPlaced.self).data
+                skus.formUnion(placed.lines.map(\.sku))
+                touched.append(placed.orderId.canonicalText)
             case .stockAdjust: skus.insert(try message.decode(AdjustStock.self).data.sku)
             case .orderConfirmed: orders.append(try message.decode(OrderConfirmed.self).data.orderId.canonicalText)
             case .orderCancelled: orders.append(try message.decode(OrderEnded.self).data.orderId.canonicalText)
             default: continue
             }
         }
-        guard !skus.isEmpty || !orders.isEmpty else { return }
+        touched += orders
+        guard !skus.isEmpty || !touched.isEmpty else { return }
+        // These travel with the first statement that follows; their rows are only locked, not read.
+        if !touched.isEmpty {
+            connection.executeLater(
+                """
+                SELECT pg_advisory_xact_lock(\(Self.orderLockSpace), key)
+                FROM (SELECT DISTINCT hashtext(id) AS key FROM jsonb_array_elements_text(\(try PostgresJSON(encoding: touched))) id ORDER BY 1) keys
+                """)
+        }
         let named = try PostgresJSON(encoding: skus.sorted())
-        // Travels with the first statement that follows; its rows are only locked, not read.
         // Arrays (= ANY) rather than IN (subquery): the planner then uses the primary keys.
         if orders.isEmpty {
             connection.executeLater(
@@ -72,6 +88,10 @@ public struct InventoryHandler: MessageHandler {
                 """)
         }
     }
+
+    /// The first key of inventory's per-order advisory locks ("INVO"): the two-key form, a space
+    /// of its own apart from the one-key locks elsewhere (the projection rebuild's).
+    static let orderLockSpace: Int32 = 0x494E_564F
 
     // MARK: - Catalog
 

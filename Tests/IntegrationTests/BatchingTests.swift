@@ -154,4 +154,88 @@ struct BatchingTests {
         await pool.shutdown()
         await depot.tearDown()
     }
+
+    @Test(
+        "a cancel's batch waits for the batch still writing its order's reservation, then locks that order's products"
+    )
+    func aCancelWaitsForItsOrdersReservation() async throws {
+        let depot = try await IsolatedDepot.make()
+        let migrated = try await depot.run("migrate")
+        #expect(migrated.status == 0, "\(migrated.output)")
+        let pool = try depot.pool(maxConnections: 3)
+        try await pool.withConnection { connection in
+            for sku in ["a-first", "z-last"] {
+                try await connection.execute(
+                    "INSERT INTO inventory.products (sku, name, price_cents, initial_stock, available) VALUES (\(sku), \(sku), 1, 5, 5)"
+                )
+            }
+        }
+        func message<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload) throws -> IncomingMessage {
+            let envelope = Envelope(type: type, correlationId: "c", causationId: nil, data: data)
+            return IncomingMessage(id: envelope.id, type: type, version: 1, body: try EnvelopeCodec.encode(envelope))
+        }
+        let order = UUID()
+        let (placed, placedNow) = AsyncStream<Void>.makeStream()
+        let (commit, commitNow) = AsyncStream<Void>.makeStream()
+        let (locked, lockedNow) = AsyncStream<Void>.makeStream()
+        let (rollBack, rollBackNow) = AsyncStream<Void>.makeStream()
+        // The placing batch has taken its locks and written the reservation, not committed yet.
+        let placing = Task {
+            try await pool.withTransaction { connection in
+                try await InventoryHandler().prepare(
+                    [
+                        try message(
+                            .orderPlaced,
+                            OrderPlaced(orderId: order, customerId: "c", lines: [.init(sku: "a-first", quantity: 1)]))
+                    ], on: connection)
+                try await connection.execute(
+                    """
+                    INSERT INTO inventory.reservations (order_id, status, lines)
+                    VALUES (\(order), 'reserved', '[{"sku":"a-first","quantity":1}]')
+                    """)
+                placedNow.yield()
+                for await _ in commit { break }
+            }
+        }
+        for await _ in placed { break }
+        // The cancelling batch also restocks z-last: without waiting, it would lock z-last now and
+        // a-first only when its release finds the reservation, out of sku order.
+        let cancelling = Task {
+            try await pool.withConnection { connection in
+                try await connection.execute("BEGIN")
+                try await InventoryHandler().prepare(
+                    [
+                        try message(.stockAdjust, AdjustStock(sku: "z-last", delta: 1)),
+                        try message(.orderCancelled, OrderEnded(orderId: order, reason: "cancelled")),
+                    ], on: connection)
+                _ = try await connection.query("SELECT 1")  // sends the pipelined locks
+                lockedNow.yield()
+                for await _ in rollBack { break }
+                try await connection.execute("ROLLBACK")
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let observer = try depot.pool(maxConnections: 1)
+        func lockedByOthers(_ sku: String) async throws -> Bool {
+            do {
+                _ = try await observer.withConnection {
+                    try await $0.query("SELECT 1 FROM inventory.products WHERE sku = \(sku) FOR UPDATE NOWAIT")
+                }
+                return false
+            } catch let error as PostgresError where error.code == .lockNotAvailable {
+                return true
+            }
+        }
+        #expect(try await !lockedByOthers("z-last"), "the cancelling batch locked a product before its order's turn")
+        commitNow.yield()
+        try await placing.value
+        for await _ in locked { break }
+        #expect(try await lockedByOthers("a-first"), "the cancel's batch did not lock its order's reserved product")
+        #expect(try await lockedByOthers("z-last"))
+        rollBackNow.yield()
+        try await cancelling.value
+        await observer.shutdown()
+        await pool.shutdown()
+        await depot.tearDown()
+    }
 }
