@@ -107,17 +107,9 @@ struct BatchingTests {
         "inventory's prepare locks exactly the products of the batch: those named, and those of a sold order's reservation"
     )
     func prepareLocksWhatTheBatchTouches() async throws {
-        let depot = try await IsolatedDepot.make()
-        let migrated = try await depot.run("migrate")
-        #expect(migrated.status == 0, "\(migrated.output)")
-        let pool = try depot.pool(maxConnections: 2)
+        let (depot, pool) = try await Self.inventory(products: ["named", "reserved", "untouched"], connections: 2)
         let sold = UUID()
         try await pool.withConnection { connection in
-            for sku in ["named", "reserved", "untouched"] {
-                try await connection.execute(
-                    "INSERT INTO inventory.products (sku, name, price_cents, initial_stock, available) VALUES (\(sku), \(sku), 1, 5, 5)"
-                )
-            }
             try await connection.execute(
                 """
                 INSERT INTO inventory.reservations (order_id, status, lines)
@@ -125,14 +117,10 @@ struct BatchingTests {
                        (\(UUID()), 'reserved', '[{"sku":"untouched","quantity":1}]')
                 """)
         }
-        func message<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload) throws -> IncomingMessage {
-            let envelope = Envelope(type: type, correlationId: "c", causationId: nil, data: data)
-            return IncomingMessage(id: envelope.id, type: type, version: 1, body: try EnvelopeCodec.encode(envelope))
-        }
         let batch = [
-            try message(
+            try Self.message(
                 .orderPlaced, OrderPlaced(orderId: UUID(), customerId: "c", lines: [.init(sku: "named", quantity: 1)])),
-            try message(.orderConfirmed, OrderConfirmed(orderId: sold, lines: [], totalCents: 0)),
+            try Self.message(.orderConfirmed, OrderConfirmed(orderId: sold, lines: [], totalCents: 0)),
         ]
         let other = try depot.pool(maxConnections: 1)
         try await pool.withTransaction { connection in
@@ -159,21 +147,7 @@ struct BatchingTests {
         "a cancel's batch waits for the batch still writing its order's reservation, then locks that order's products"
     )
     func aCancelWaitsForItsOrdersReservation() async throws {
-        let depot = try await IsolatedDepot.make()
-        let migrated = try await depot.run("migrate")
-        #expect(migrated.status == 0, "\(migrated.output)")
-        let pool = try depot.pool(maxConnections: 3)
-        try await pool.withConnection { connection in
-            for sku in ["a-first", "z-last"] {
-                try await connection.execute(
-                    "INSERT INTO inventory.products (sku, name, price_cents, initial_stock, available) VALUES (\(sku), \(sku), 1, 5, 5)"
-                )
-            }
-        }
-        func message<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload) throws -> IncomingMessage {
-            let envelope = Envelope(type: type, correlationId: "c", causationId: nil, data: data)
-            return IncomingMessage(id: envelope.id, type: type, version: 1, body: try EnvelopeCodec.encode(envelope))
-        }
+        let (depot, pool) = try await Self.inventory(products: ["a-first", "z-last"], connections: 3)
         let order = UUID()
         let (placed, placedNow) = AsyncStream<Void>.makeStream()
         let (commit, commitNow) = AsyncStream<Void>.makeStream()
@@ -184,7 +158,7 @@ struct BatchingTests {
             try await pool.withTransaction { connection in
                 try await InventoryHandler().prepare(
                     [
-                        try message(
+                        try Self.message(
                             .orderPlaced,
                             OrderPlaced(orderId: order, customerId: "c", lines: [.init(sku: "a-first", quantity: 1)]))
                     ], on: connection)
@@ -205,8 +179,8 @@ struct BatchingTests {
                 try await connection.execute("BEGIN")
                 try await InventoryHandler().prepare(
                     [
-                        try message(.stockAdjust, AdjustStock(sku: "z-last", delta: 1)),
-                        try message(.orderCancelled, OrderEnded(orderId: order, reason: "cancelled")),
+                        try Self.message(.stockAdjust, AdjustStock(sku: "z-last", delta: 1)),
+                        try Self.message(.orderCancelled, OrderEnded(orderId: order, reason: "cancelled")),
                     ], on: connection)
                 _ = try await connection.query("SELECT 1")  // sends the pipelined locks
                 lockedNow.yield()
@@ -237,5 +211,26 @@ struct BatchingTests {
         await observer.shutdown()
         await pool.shutdown()
         await depot.tearDown()
+    }
+
+    /// A migrated database of its own with these products, 5 of each available.
+    static func inventory(products: [String], connections: Int) async throws -> (IsolatedDepot, PostgresPool) {
+        let depot = try await IsolatedDepot.make()
+        let migrated = try await depot.run("migrate")
+        #expect(migrated.status == 0, "\(migrated.output)")
+        let pool = try depot.pool(maxConnections: connections)
+        try await pool.withConnection { connection in
+            for sku in products {
+                try await connection.execute(
+                    "INSERT INTO inventory.products (sku, name, price_cents, initial_stock, available) VALUES (\(sku), \(sku), 1, 5, 5)"
+                )
+            }
+        }
+        return (depot, pool)
+    }
+
+    static func message<Payload: Codable & Sendable>(_ type: MessageType, _ data: Payload) throws -> IncomingMessage {
+        let envelope = Envelope(type: type, correlationId: "c", causationId: nil, data: data)
+        return IncomingMessage(id: envelope.id, type: type, version: 1, body: try EnvelopeCodec.encode(envelope))
     }
 }
