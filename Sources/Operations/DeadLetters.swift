@@ -134,8 +134,10 @@ public struct DeadLetters: Sendable {
     /// less than that for long means another reader holds some, and then it stops waiting.
     private func waitUntilReturned(to queue: String, holding expected: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(2)
+        var pause = Duration.milliseconds(1)
         while try await amqp.inspectQueue(queue).messageCount < expected, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(20))
         }
     }
 

@@ -155,7 +155,7 @@ struct DeadLetterTests {
                 routingKey: queue)
         }
         var counts: [Int] = []
-        for _ in 0..<2000 {
+        for _ in 0..<1000 {
             let letters = try await DeadLetters(amqp: amqp).peek(queue, limit: 5)
             #expect(letters.map(\.messageId) == (0..<5).map { "m-\($0)" })
             counts.append(try await observer.inspectQueue(queue).messageCount)
