@@ -51,8 +51,11 @@ struct PostgresAdminJobLedger: AdminJobLedger {
                 ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, document = excluded.document, written_at = now()
                 WHERE admin_jobs.revision <= excluded.revision
                 """)
-            _ = try await connection.execute(
-                "DELETE FROM edge.admin_jobs WHERE created_at < now() - interval '\(unescaped: Self.kept)'")
+            // When a job is queued (its first revision), not on every second's write.
+            if jobs.contains(where: { $0.revision == 0 }) {
+                _ = try await connection.execute(
+                    "DELETE FROM edge.admin_jobs WHERE created_at < now() - interval '\(unescaped: Self.kept)'")
+            }
         }
     }
 

@@ -134,10 +134,7 @@ final class AdminJobs: Service, Sendable {
             continuation.yield((job.id, work))
             // Forget the oldest finished jobs.
             while store.order.count > Self.kept,
-                let index = store.order.firstIndex(where: {
-                    let state = store.jobs[$0]?.state
-                    return state == .succeeded || state == .failed
-                })
+                let index = store.order.firstIndex(where: { store.jobs[$0]?.state.isFinished == true })
             {
                 store.jobs[store.order.remove(at: index)] = nil
             }
@@ -174,7 +171,7 @@ final class AdminJobs: Service, Sendable {
     /// The job once it has finished, or as it is at `deadline`.
     func wait(for id: String, until deadline: ContinuousClock.Instant) async -> Job? {
         while let job = ownJob(id) {
-            if job.state == .succeeded || job.state == .failed || ContinuousClock.now >= deadline { return job }
+            if job.state.isFinished || ContinuousClock.now >= deadline { return job }
             try? await Task.sleep(for: .milliseconds(25))
         }
         return nil
@@ -202,15 +199,15 @@ final class AdminJobs: Service, Sendable {
                     $0.total = total ?? $0.total
                 }
             }
+            let finished: Job?
             do {
                 let (message, result) = try await work(progress)
-                let finished = update(id) {
+                finished = update(id) {
                     $0.state = .succeeded
                     $0.message = message
                     $0.result = result
                     $0.finishedAt = Self.now()
                 }
-                await write(finished.map { [$0] } ?? [])
                 logger.info(
                     "admin job done",
                     metadata: [
@@ -218,12 +215,11 @@ final class AdminJobs: Service, Sendable {
                         "outcome": "\(message)",
                     ])
             } catch {
-                let failed = update(id) {
+                finished = update(id) {
                     $0.state = .failed
                     $0.message = Self.explain(error, kind: job.kind)
                     $0.finishedAt = Self.now()
                 }
-                await write(failed.map { [$0] } ?? [])
                 logger.warning(
                     "admin job failed",
                     metadata: [
@@ -231,6 +227,7 @@ final class AdminJobs: Service, Sendable {
                         "error": "\(String(reflecting: error).prefix(500))",
                     ])
             }
+            await write(finished.map { [$0] } ?? [])
         }
     }
 

@@ -181,9 +181,11 @@ public struct DeadLetters: Sendable {
         var done = 0
         var skipped: [FetchedMessage] = []
         var unread = 0
+        /// What stays in the queue: the skipped messages once returned, and those never read.
+        func left() -> Int { skipped.count + unread }
         func returnSkipped() async {
             for message in skipped.reversed() { try? await amqp.settle(message, ack: false) }
-            if !skipped.isEmpty { try? await waitUntilReturned(to: queue, holding: skipped.count + unread) }
+            if !skipped.isEmpty { try? await waitUntilReturned(to: queue, holding: left()) }
             skipped = []
         }
         do {
@@ -221,9 +223,9 @@ public struct DeadLetters: Sendable {
             await returnSkipped()
             throw error
         }
-        let left = skipped.count + unread
+        let outcome = RedriveOutcome(moved: done, left: left())
         await returnSkipped()
-        return RedriveOutcome(moved: done, left: left)
+        return outcome
     }
 
     public func purge(_ queue: String) async throws -> Int {

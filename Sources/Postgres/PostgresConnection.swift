@@ -174,8 +174,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if !prefix.isEmpty { return try runPipeline(prefix + [query]).last! }
         guard let name = try prepare(query, on: handle) else {
             // Past the cache's bound: run unnamed, with its parameters.
-            let types = query.binds.map { $0?.typeOID ?? 0 }
-            let result = types.withUnsafeBufferPointer { typeOIDs in
+            let result = query.parameterTypes.withUnsafeBufferPointer { typeOIDs in
                 withParameters(query.binds) { count, values, lengths, formats in
                     PQexecParams(handle, query.sql, count, typeOIDs.baseAddress, values, lengths, formats, 0)
                 }
@@ -191,7 +190,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Statements are prepared once per connection and then executed by name, up to a bound
     /// that keeps one-off statements from growing the cache for ever (those run unnamed).
     private func prepare(_ query: PostgresQuery, on handle: OpaquePointer) throws(PostgresError) -> String? {
-        let types = query.binds.map { $0?.typeOID ?? 0 }
+        let types = query.parameterTypes
         let key = types.isEmpty ? query.sql : query.sql + "\u{0}" + types.map(String.init).joined(separator: ",")
         if let name = preparedStatements[key] { return name }
         guard preparedStatements.count < 512 else { return nil }
@@ -389,4 +388,9 @@ func validateConnectionString(_ url: String) throws {
 private struct UnsafeSendableHandle: @unchecked Sendable {
     let handle: OpaquePointer
     init(_ handle: OpaquePointer) { self.handle = handle }
+}
+
+extension PostgresQuery {
+    /// The parameters' type OIDs as libpq takes them; 0 (a NULL) lets the server infer one.
+    fileprivate var parameterTypes: [UInt32] { binds.map { $0?.typeOID ?? 0 } }
 }
